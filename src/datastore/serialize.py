@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import json as _json
 import math
-import re
 import pickle as _pickle
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .core.datastore import Datastore
 
+_orjson: Any
 try:  # orjson is optional (the ``fast`` extra); the stdlib does the same job more slowly.
     import orjson as _orjson
 except ImportError:  # pragma: no cover - exercised where orjson is absent
@@ -108,7 +109,7 @@ class JSONSerializer:
         check_json(value)
         if self._fast:
             try:
-                return _orjson.dumps(value)  # type: ignore[no-any-return,union-attr]
+                return _orjson.dumps(value)  # type: ignore[no-any-return]
             except TypeError:  # ints beyond 64 bits: the stdlib handles them
                 pass
         text = _json.dumps(
@@ -209,7 +210,7 @@ class Stack:
         return data
 
 
-class map_serializer:  # noqa: N801 - classic name kept for compatibility
+class map_serializer:
     """Applies a serializer to each item of a list value (others pass through)."""
 
     def __init__(self, serializer: Any) -> None:

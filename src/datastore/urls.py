@@ -79,7 +79,7 @@ def _opener(scheme: str) -> Opener:
     )
 
 
-def open(url: str, **options: Any) -> Datastore:  # noqa: A001 - the contract's name
+def open(url: str, **options: Any) -> Datastore:
     """Open the store a URL names, e.g. ``memory://``, ``sqlite:///data.db``, ``redis://host/0``."""
     if not isinstance(url, str):
         raise TypeError(f"datastore.open takes a URL string, not {type(url).__name__}")

@@ -65,11 +65,11 @@ class ShardedDatastore(DatastoreCollection):
         return self.shard(key).contains(key)
 
     def get_many(self, keys: Iterable[KeyLike]) -> list[Any]:
-        keys = [to_key(k) for k in keys]
-        values: list[Any] = [None] * len(keys)
-        for shard, indexes in self._group(keys).items():
-            found = self.datastores[shard].get_many([keys[i] for i in indexes])
-            for i, value in zip(indexes, found):
+        wanted = [to_key(k) for k in keys]
+        values: list[Any] = [None] * len(wanted)
+        for shard, indexes in self._group(wanted).items():
+            found = self.datastores[shard].get_many([wanted[i] for i in indexes])
+            for i, value in zip(indexes, found, strict=True):
                 values[i] = value
         return values
 
@@ -79,9 +79,9 @@ class ShardedDatastore(DatastoreCollection):
             self.datastores[shard].put_many([pairs[i] for i in indexes])
 
     def delete_many(self, keys: Iterable[KeyLike]) -> None:
-        keys = [to_key(k) for k in keys]
-        for shard, indexes in self._group(keys).items():
-            self.datastores[shard].delete_many([keys[i] for i in indexes])
+        doomed = [to_key(k) for k in keys]
+        for shard, indexes in self._group(doomed).items():
+            self.datastores[shard].delete_many([doomed[i] for i in indexes])
 
     def _apply_batch(self, puts: list[tuple[Key, Any]], deletes: list[Key]) -> None:
         # Atomic per shard where the shard is; not across shards.

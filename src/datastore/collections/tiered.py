@@ -54,13 +54,13 @@ class TieredDatastore(DatastoreCollection):
             if not missing:
                 break
             found = store.get_many([keys[i] for i in missing])
-            hits = [(i, v) for i, v in zip(missing, found) if v is not None]
+            hits = [(i, v) for i, v in zip(missing, found, strict=True) if v is not None]
             if hits:
                 for upper in self.datastores[:index]:
                     upper.put_many([(keys[i], v) for i, v in hits])
                 for i, v in hits:
                     values[i] = v
-            missing = [i for i, v in zip(missing, found) if v is None]
+            missing = [i for i, v in zip(missing, found, strict=True) if v is None]
         return values
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -46,10 +47,9 @@ class InterfaceMappingDatastore(Datastore):
         self._put(self._key(key), value)
 
     def delete(self, key: KeyLike) -> None:
-        try:
+        # Deleting an absent key is a no-op, whatever the service thinks.
+        with contextlib.suppress(KeyError):
             self._delete(self._key(to_key(key)))
-        except KeyError:
-            pass  # deleting an absent key is a no-op, whatever the service thinks
 
     def query(self, query: Query) -> Cursor:
         raise NotImplementedError(

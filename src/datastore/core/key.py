@@ -12,6 +12,7 @@ derived from it on demand.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -159,7 +160,7 @@ class Key:
         return self._string[1:].split("/") if len(self._string) > 1 else []
 
     @property
-    def namespaces(self) -> list[Namespace]:
+    def namespaces(self) -> builtins.list[Namespace]:
         """The namespaces, each a :class:`Namespace`."""
         return [Namespace(p) for p in self.list]
 
@@ -266,5 +267,5 @@ _set_string = Key.__dict__["_string"].__set__
 def to_key(key: KeyLike) -> Key:
     """Return ``key`` as a :class:`Key` (every datastore method accepts ``str`` too)."""
     if key.__class__ is Key:
-        return key  # type: ignore[return-value]
+        return key
     return Key(key)

@@ -52,7 +52,7 @@ class DictDatastore(Datastore):
         self._lock = threading.Lock()
 
     def get(self, key: KeyLike) -> Any:
-        string = key._string if key.__class__ is Key else to_key(key)._string  # type: ignore[union-attr]
+        string = key._string if key.__class__ is Key else to_key(key)._string
         found = self._items.get(string)
         return None if found is None else found[1]
 
@@ -69,7 +69,7 @@ class DictDatastore(Datastore):
             self._items.pop(string, None)
 
     def contains(self, key: KeyLike) -> bool:
-        string = key._string if key.__class__ is Key else to_key(key)._string  # type: ignore[union-attr]
+        string = key._string if key.__class__ is Key else to_key(key)._string
         return string in self._items
 
     def get_many(self, keys: Iterable[KeyLike]) -> list[Any]:

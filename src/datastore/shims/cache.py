@@ -56,7 +56,7 @@ class CacheShimDatastore(ShimDatastore):
         if missing:
             found = self.child_datastore.get_many([keys[i] for i in missing])
             fill = []
-            for i, value in zip(missing, found):
+            for i, value in zip(missing, found, strict=True):
                 values[i] = value
                 if value is not None:
                     fill.append((keys[i], value))

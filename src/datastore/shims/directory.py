@@ -56,15 +56,17 @@ class DirectoryDatastore(ShimDatastore):
 
 
 def _is_directory_key(key: Key) -> bool:
-    return key.name == DIRECTORY_NAME and key._string.endswith(":" + DIRECTORY_NAME)
+    """True for the keys DirectoryTreeDatastore reserves (last namespace ends ``:directory``)."""
+    return key._string.endswith(":" + DIRECTORY_NAME)
 
 
 class DirectoryTreeDatastore(DirectoryDatastore):
     """Every put adds the key to its parent's directory; every delete removes it.
 
     A key's directory lives at ``key.parent.instance('directory')`` (for a
-    top-level key, ``/:directory``). Those keys are reserved: queries do not
-    return them, and they are not themselves listed.
+    top-level key, ``/:directory``). Every key whose last namespace ends in
+    ``:directory`` is reserved: queries do not return them, and they are not
+    themselves listed.
     """
 
     def __init__(self, datastore: Datastore) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..core import engine
-from ..core.datastore import Datastore, items_of
+from ..core.datastore import Datastore, items_of, write_key
 from ..core.key import Key, KeyLike, to_key
 from ..core.query import Cursor, Query
 from .shim import ShimDatastore
@@ -41,7 +41,7 @@ class KeyTransformDatastore(ShimDatastore):
         return self.child_datastore.get(self._transform(key))
 
     def put(self, key: KeyLike, value: Any) -> None:
-        self.child_datastore.put(self._transform(key), value)
+        self.child_datastore.put(self.keytransform(write_key(key)), value)
 
     def delete(self, key: KeyLike) -> None:
         self.child_datastore.delete(self._transform(key))
@@ -126,17 +126,19 @@ class NestedPathDatastore(KeyTransformDatastore):
         super().__init__(datastore, keytransform=self.nest_key)
 
     def nest_key(self, key: Key) -> Key:
-        """The child key for ``key``."""
-        nest = self.nest_keyfn(key)
-        if not nest:
-            raise ValueError(f"cannot nest {key}: the key function gave an empty string")
+        """The child key for ``key``.
+
+        A key whose name is empty (``/a/b:``) nests by its last namespace
+        instead, so every key has a place.
+        """
+        nest = self.nest_keyfn(key) or key.list[-1]
         need = self.nest_depth * self.nest_length
         nest = nest * (1 + need // len(nest))
         parts = [
             nest[i * self.nest_length : (i + 1) * self.nest_length] for i in range(self.nest_depth)
         ]
-        if any("/" in part or ":" in part for part in parts):
-            raise ValueError(f"cannot nest {key}: its name gives a path part with '/' or ':'")
+        if any("/" in part for part in parts):
+            raise ValueError(f"cannot nest {key}: the key function gave a path part with '/'")
         return Key(parts).child(key)
 
     def _unnest(self, key: Key) -> Key | None:

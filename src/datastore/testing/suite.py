@@ -318,7 +318,7 @@ class DatastoreTests:
         pairs = []
         for name, age, first in people:
             key = root.child("Actor").instance(name)
-            value = {"age": age, "first": first, "key": str(key)}
+            value: Any = {"age": age, "first": first, "key": str(key)}
             if self.bytes_only:
                 value = repr(value).encode()
             pairs.append((key, value))
@@ -369,7 +369,8 @@ class DatastoreTests:
         keys = ["a/1", "a/b/2", "a/b/c/3", "a:x", "a", "ab/4", "a/b:t"]
         for i, k in enumerate(keys):
             store.put(root.child(k), self.value(i))
-        got = {str(k)[len(str(root)) :] for k in store.query(Query(root.child("a"), recursive=True, keys_only=True))}
+        query = Query(root.child("a"), recursive=True, keys_only=True)
+        got = {str(k)[len(str(root)) :] for k in store.query(query)}
         assert got == {"/a/1", "/a/b/2", "/a/b/c/3", "/a:x", "/a/b:t"}
 
     def test_query_filters_each_operator(self, store: Datastore, root: Key) -> None:

@@ -1,0 +1,101 @@
+"""Key and Namespace, row by row of the API table."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from datastore import Key, Namespace
+
+
+def test_normalisation() -> None:
+    assert Key("a//b/") == Key("/a/b")
+    assert Key(["a", "b"]) == Key("/a/b")
+    assert Key(Key("/a/b")) == Key("/a/b")
+    assert Key("") == Key("/") == Key([])
+    assert str(Key("a//b/")) == "/a/b"
+    assert repr(Key("/a/b")) == "Key('/a/b')"
+
+
+def test_parts() -> None:
+    key = Key("/Comedy/MontyPython/Actor:JohnCleese")
+    assert key.namespaces == ["Comedy", "MontyPython", "Actor:JohnCleese"]
+    assert all(isinstance(ns, Namespace) for ns in key.namespaces)
+    assert key.name == "JohnCleese"
+    assert key.type == "Actor"
+    assert key.path == Key("/Comedy/MontyPython/Actor")
+    assert key.parent == Key("/Comedy/MontyPython")
+    assert Key("/a/b").path == Key("/a")
+    assert Key("/a/b").type == ""
+    assert Key("/a/b").name == "b"
+    assert Key("/a:x").path == Key("/a")
+    assert Key("/a").parent == Key("/")
+    with pytest.raises(ValueError):
+        Key("/").parent  # noqa: B018
+    ns = Namespace("Actor:JohnCleese")
+    assert (ns.field, ns.value) == ("Actor", "JohnCleese")
+    assert (Namespace("plain").field, Namespace("plain").value) == ("", "plain")
+    assert (Namespace("a:b:c").field, Namespace("a:b:c").value) == ("a", "b:c")
+
+
+def test_empty_name_is_distinct() -> None:
+    assert Key("/a/b:") != Key("/a/b")
+    assert Key("/a/b:").name == "" and Key("/a/b:").type == "b"
+
+
+def test_building() -> None:
+    assert Key("/a").child("x") == Key("/a/x")
+    assert Key("/a").child(Key("/x/y")) == Key("/a/x/y")
+    assert Key("/").child("x") == Key("/x")
+    assert Key("/a") / "b" == Key("/a/b")
+    assert Key("/a/b").instance("x") == Key("/a/b:x")
+    with pytest.raises(ValueError):
+        Key("/a").instance("x/y")
+    assert Key("/a/b/c").reverse == Key("/c/b/a")
+
+
+def test_relations() -> None:
+    assert Key("/foo").is_ancestor_of(Key("/foo/bar"))
+    assert Key("/foo").is_ancestor_of("/foo/bar/baz")
+    assert not Key("/foo").is_ancestor_of(Key("/foobar"))
+    assert not Key("/foo").is_ancestor_of(Key("/foo"))
+    assert Key("/foo/bar").is_descendant_of("/foo")
+    assert not Key("/foobar").is_descendant_of("/foo")
+    assert Key("/").is_ancestor_of("/a")
+    assert Key("/a").is_top_level and not Key("/a/b").is_top_level and not Key("/").is_top_level
+
+
+def test_equality_hashing_ordering() -> None:
+    assert Key("/a") == Key("/a")
+    assert Key("/a") != "/a"
+    assert hash(Key("/a/b")) == hash(Key("a/b"))
+    assert len({Key("/a"), Key("a"), Key("/a/")}) == 1
+    assert sorted([Key("/a-b"), Key("/a/b"), Key("/a"), Key("/b"), Key("/A")]) == [
+        Key("/A"), Key("/a"), Key("/a/b"), Key("/a-b"), Key("/b"),
+    ]
+    assert Key("/a/b") < Key("/a-b")
+    assert Key("/a/z") < Key("/aa")
+
+
+def test_immutable_and_picklable() -> None:
+    key = Key("/a")
+    with pytest.raises(AttributeError):
+        key._string = "/b"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        key.other = 1  # type: ignore[attr-defined]
+    assert pickle.loads(pickle.dumps(key)) == key
+
+
+def test_bad_input() -> None:
+    for bad in (3, 1.5, None, b"/a", object(), ["a", 3]):
+        with pytest.raises(TypeError):
+            Key(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Key("/a\x00b")
+
+
+def test_random_keys_are_unique() -> None:
+    keys = {Key.random_key() for _ in range(1000)}
+    assert len(keys) == 1000
+    assert all(k.is_top_level for k in keys)

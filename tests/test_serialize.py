@@ -1,0 +1,91 @@
+"""Serializers: exact round trips, strict refusals, and the named-only pickle."""
+
+from __future__ import annotations
+
+import json as stdlib_json
+import zlib
+from typing import Any
+
+import pytest
+
+from datastore import serialize
+from datastore.serialize import (
+    NonSerializer,
+    Stack,
+    as_bytes_serializer,
+    map_serializer,
+    prettyjson,
+)
+
+EXACT: list[Any] = [
+    "text", "ünï 😀", "", 0, -1, 2**63 - 1, 2**70, -(2**80), 1.5, -0.0, 1e300, True, False,
+    None, [1, [2, [3]]], {"a": {"b": [None, 1.25]}}, {}, [],
+    "12345678901234567890 digits in a string",
+]
+
+
+@pytest.mark.parametrize("value", EXACT)
+def test_json_round_trips_exactly(value: Any) -> None:
+    data = serialize.json.dumps(value)
+    assert isinstance(data, bytes)
+    back = serialize.json.loads(data)
+    assert back == value and type(back) is type(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{1: "a"}, {"a": {2: "b"}}, float("nan"), [float("inf")], {1, 2}, b"bytes", object()],
+)
+def test_json_refuses_what_it_would_change(value: Any) -> None:
+    with pytest.raises(TypeError):
+        serialize.json.dumps(value)
+
+
+def test_pretty_json_is_sorted_and_indented() -> None:
+    data = prettyjson.dumps({"b": 1, "a": [1, 2]})
+    assert data == b'{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
+    assert prettyjson.loads(data) == {"a": [1, 2], "b": 1}
+
+
+def test_stack_and_map_serializer() -> None:
+    class Zlib:
+        def dumps(self, value: bytes) -> bytes:
+            return zlib.compress(value)
+
+        def loads(self, data: bytes) -> bytes:
+            return zlib.decompress(data)
+
+    stack = Stack([serialize.json, Zlib()])
+    assert stack.loads(stack.dumps({"a": 1})) == {"a": 1}
+    per_item = map_serializer(serialize.json)
+    assert per_item.dumps([1, "a"]) == [b"1", b'"a"']
+    assert per_item.loads([b"1", b'"a"']) == [1, "a"]
+    assert NonSerializer().dumps(x := object()) is x
+
+
+def test_bytes_serializer_option() -> None:
+    assert as_bytes_serializer() is serialize.json
+    assert as_bytes_serializer(stdlib_json) is serialize.json
+    raw = as_bytes_serializer(None)
+    assert raw.dumps(b"\x00\xff") == b"\x00\xff"
+    with pytest.raises(TypeError, match="serializer=None"):
+        raw.dumps("text")
+    wrapped = as_bytes_serializer(NonSerializer())
+    with pytest.raises(TypeError):
+        wrapped.dumps(3)
+    assert wrapped.dumps("é") == "é".encode()
+    with pytest.raises(TypeError):
+        as_bytes_serializer(object())
+
+
+def test_pickle_only_by_name() -> None:
+    assert serialize.pickle.loads(serialize.pickle.dumps({1, 2})) == {1, 2}
+    assert as_bytes_serializer() is not serialize.pickle
+
+
+def test_msgpack_round_trip() -> None:
+    packer = serialize.msgpack()
+    value = {"a": [1, 2.5, b"raw", None, True]}
+    assert packer.loads(packer.dumps(value)) == value
+    with pytest.raises(TypeError):
+        packer.dumps(object())
