@@ -1,0 +1,598 @@
+"""RedisDatastore: objects in Redis (one server or a Redis Cluster), with an index for queries.
+
+Redis cannot list "the objects of collection ``/a``" by itself (the classic
+store raised NotImplementedError for queries), so this store keeps an index
+next to the values and updates it in the same MULTI/EXEC transaction as the
+value it describes:
+
+* each value is a Redis string, serialized (JSON by default), at
+  ``PREFIX + "v:" + key``;
+* the index is a sorted set whose members all have score 0, so that
+  ``ZRANGEBYLEX`` reads them in byte order. A member is
+  ``code(collection) + b"\\0\\0" + last namespace``, where ``code`` spells the
+  collection path with ``/`` as a NUL byte. NUL cannot occur in a key and a
+  namespace is never empty, so a collection's members are one contiguous
+  lexical range and the members of a collection *and everything below it*
+  are another: both scopes of a query are a single range scan.
+
+On one server the index is one sorted set, ``PREFIX + "i"``, and every write
+(put, delete, put_many, delete_many, a batch) is one MULTI/EXEC, so it is
+atomic as a whole. On a Redis Cluster a transaction must stay within one hash
+slot, so every collection gets its own slot: its values and its index carry
+the hash tag ``{hash of the collection path}``, a write is one MULTI/EXEC per
+collection it touches (atomic per collection), and a *registry* sorted set
+(one more slot) lists the collections for recursive queries. The module
+documentation page ``docs/stores/redis.rst`` spells out the guarantees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from .core import engine
+from .core.datastore import Datastore, check_value, items_of, write_key
+from .core.key import Key, KeyLike, to_key
+from .core.query import Cursor, Query
+from .corrupt import decode_value
+from .drivers import require
+from .errors import BackendError, ClosedError, ConnectionFailed
+from .indexing import decode_text, encode_text, join_key, split_key
+from .serialize import as_bytes_serializer
+from .serialize import json as _json
+from .urlparams import parse_serializer
+
+_redis = require("redis", backend="RedisDatastore", extra="redis")
+_backoff = require("redis.backoff", backend="RedisDatastore", extra="redis")
+_cluster = require("redis.cluster", backend="RedisDatastore", extra="redis")
+_exceptions = require("redis.exceptions", backend="RedisDatastore", extra="redis")
+_retry = require("redis.retry", backend="RedisDatastore", extra="redis")
+
+__all__ = ["RedisDatastore", "from_url"]
+
+Pair = tuple[Key, Any]
+
+#: Members (and value keys) fetched per round trip while a query streams.
+CHUNK = 500
+#: Between a member's collection code and its name (a NUL pair never occurs in a code).
+_SEP = b"\x00\x00"
+#: The prefix of every Redis key a store uses, unless told otherwise.
+DEFAULT_PREFIX = "ds:"
+#: Options of ours that may ride in a URL's query string.
+_URL_OPTIONS = ("prefix", "serializer")
+_UNSET: Any = object()
+
+
+# -- the index encoding ------------------------------------------------------------------
+
+
+def _path_code(path: str) -> bytes:
+    """A collection path as index bytes: ``/`` becomes NUL, so byte order is tree order."""
+    return b"" if path == "/" else encode_text(path).replace(b"/", b"\x00")
+
+
+def _code_path(code: bytes) -> str:
+    return decode_text(code.replace(b"\x00", b"/")) if code else "/"
+
+
+def _member(path: str, name: str) -> bytes:
+    return _path_code(path) + _SEP + encode_text(name)
+
+
+def _member_key(member: bytes) -> Key:
+    """The key an index member names (the inverse of :func:`_member`)."""
+    cut = member.find(_SEP)
+    code, name = member[:cut], member[cut + 2 :]
+    if name[:1] == b"\x00":  # the path ended in '/' (a key such as /a/:x)
+        code, name = code + b"\x00", name[1:]
+    return join_key(_code_path(code), decode_text(name))
+
+
+def _member_range(path: str, recursive: bool) -> tuple[bytes, bytes]:
+    """The ZRANGEBYLEX bounds of a query scope.
+
+    UTF-8 never holds the byte 0xff, so ``prefix + 0xff`` bounds every member
+    that starts with ``prefix``; a collection's own members start with
+    ``code + NUL NUL`` followed by a non-NUL byte (names are never empty),
+    which keeps out keys with an empty type (``/a/:x`` is in ``/a/``).
+    """
+    if recursive:
+        if path == "/":
+            return b"-", b"+"
+        start = _path_code(path) + b"\x00"
+        return b"[" + start, b"(" + start + b"\xff"
+    start = _path_code(path) + _SEP
+    return b"[" + start + b"\x01", b"(" + start + b"\xff"
+
+
+def _registry_range(path: str) -> tuple[bytes, bytes]:
+    """Bounds of the registry codes of ``path`` and every collection below it."""
+    if path == "/":
+        return b"-", b"+"
+    code = _path_code(path)
+    return b"[" + code, b"(" + code + b"\x00\xff"
+
+
+# -- where things live ----------------------------------------------------------------------
+
+
+class _Layout:
+    """Key names on one server: a value key per object, one index for the store."""
+
+    cluster = False
+
+    def __init__(self, prefix: bytes) -> None:
+        self.prefix = prefix
+        self._index = prefix + b"i"
+
+    def value_key(self, key: Key) -> bytes:
+        return self.prefix + b"v:" + encode_text(key._string)
+
+    def index_key(self, path: str) -> bytes:
+        return self._index
+
+
+class _ClusterLayout(_Layout):
+    """Key names on a cluster: one hash slot per collection, plus a registry of collections."""
+
+    cluster = True
+
+    def __init__(self, prefix: bytes) -> None:
+        super().__init__(prefix)
+        self.registry = prefix + b"{" + _digest(prefix + b"\x00registry") + b"}r"
+
+    def _tag(self, path: str) -> bytes:
+        return self.prefix + b"{" + _digest(encode_text(path)) + b"}"
+
+    def value_key(self, key: Key) -> bytes:
+        return self._tag(split_key(key)[0]) + b"v:" + encode_text(key._string)
+
+    def index_key(self, path: str) -> bytes:
+        return self._tag(path) + b"i"
+
+
+def _digest(data: bytes) -> bytes:
+    """A short stable hash: a hash tag made of it never holds ``{`` or ``}``."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest().encode("ascii")
+
+
+@dataclass
+class _Group:
+    """The writes of one transaction: one index (one collection on a cluster)."""
+
+    path: str
+    sets: dict[bytes, bytes] = field(default_factory=dict)
+    added: dict[bytes, int] = field(default_factory=dict)
+    deleted: list[bytes] = field(default_factory=list)
+    removed: list[bytes] = field(default_factory=list)
+
+
+# -- the store ----------------------------------------------------------------------------
+
+
+class RedisDatastore(Datastore):
+    """A datastore on Redis: ``RedisDatastore(redis.Redis(...))`` or ``RedisDatastore('redis://...')``.
+
+    ``client_or_url`` is a ``redis.Redis`` or ``redis.cluster.RedisCluster``
+    client (the store uses it as it is and leaves it open on :meth:`close`),
+    or a URL (``redis://host:port/db``, ``rediss://...``,
+    ``redis-cluster://host:port,host:port``), from which the store builds a
+    pooled client that retries on connection errors and reconnects after a
+    server restart; ``client_options`` go to that client. Values are
+    serialized with ``serializer`` (JSON by default; ``None`` stores raw
+    ``bytes``). Every Redis key the store uses starts with ``prefix``, so
+    stores with different prefixes share one database safely.
+    """
+
+    def __init__(
+        self,
+        client_or_url: Any,
+        *,
+        serializer: Any = _UNSET,
+        prefix: str | None = None,
+        **client_options: Any,
+    ) -> None:
+        if isinstance(client_or_url, str):
+            ours = _store_options(client_or_url)
+            if prefix is None:
+                prefix = ours.get("prefix")
+            if serializer is _UNSET and "serializer" in ours:
+                serializer = parse_serializer(ours["serializer"], "serializer")
+        self._prefix = _check_prefix(DEFAULT_PREFIX if prefix is None else prefix)
+        self._serializer = as_bytes_serializer(_json if serializer is _UNSET else serializer)
+        if isinstance(client_or_url, str):
+            client = _client_from_url(client_or_url, client_options)
+            self._owns_client = True
+        else:
+            if client_options:
+                raise TypeError(
+                    f"options {sorted(client_options)} configure a client built from a URL;"
+                    " configure the client you pass instead"
+                )
+            client = client_or_url
+            self._owns_client = False
+            if not isinstance(client, (_redis.Redis, _cluster.RedisCluster)):
+                raise TypeError(
+                    "RedisDatastore takes a redis.Redis or redis.cluster.RedisCluster client or a"
+                    f" redis:// / redis-cluster:// URL, not {type(client_or_url).__name__}"
+                )
+            if getattr(client.get_encoder(), "decode_responses", False):
+                raise ValueError(
+                    "RedisDatastore needs a client with decode_responses=False: it stores bytes"
+                )
+        cluster = isinstance(client, _cluster.RedisCluster)
+        if cluster:
+            _require_cluster_transactions()
+        self._layout = _ClusterLayout(self._prefix) if cluster else _Layout(self._prefix)
+        self._client: Any = client
+
+    @property
+    def cluster(self) -> bool:
+        """True when the store runs on a Redis Cluster (atomicity is then per collection)."""
+        return self._layout.cluster
+
+    @property
+    def prefix(self) -> str:
+        return decode_text(self._prefix)
+
+    # -- errors and lifecycle --------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[Any]:
+        """Yield the client; turn driver failures into the library's errors, cause chained."""
+        client = self._client
+        if client is None:
+            raise ClosedError("this RedisDatastore was closed; open a new one")
+        try:
+            yield client
+        except (_exceptions.ConnectionError, _exceptions.TimeoutError, _exceptions.ClusterDownError,
+                _exceptions.SlotNotCoveredError) as exc:
+            raise ConnectionFailed(f"Redis is unreachable: {exc}") from exc
+        except (_exceptions.RedisError, _exceptions.RedisClusterException) as exc:
+            raise BackendError(f"Redis failed: {exc}") from exc
+
+    def close(self) -> None:
+        """Forget the client; close its connection pool if the store built it from a URL."""
+        client, self._client = self._client, None
+        if client is not None and self._owns_client:
+            client.close()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, key: KeyLike) -> Any:
+        key = to_key(key)
+        if key.is_root:
+            return None
+        value_key = self._layout.value_key(key)
+        with self._errors() as client:
+            data = client.get(value_key)
+        return None if data is None else self._decode(value_key, data)
+
+    def _decode(self, value_key: bytes, data: bytes) -> Any:
+        return decode_value(self._serializer, data, f"Redis key {value_key!r}")
+
+    def contains(self, key: KeyLike) -> bool:
+        key = to_key(key)
+        if key.is_root:
+            return False
+        with self._errors() as client:
+            return bool(client.exists(self._layout.value_key(key)))
+
+    def get_many(self, keys: Iterable[KeyLike]) -> list[Any]:
+        wanted = [to_key(k) for k in keys]
+        found: dict[Key, Any] = {}
+        real = [k for k in wanted if not k.is_root]
+        for start in range(0, len(real), CHUNK):
+            value_keys = [self._layout.value_key(k) for k in real[start : start + CHUNK]]
+            for key, value_key, data in zip(
+                real[start : start + CHUNK], value_keys, self._mget(value_keys), strict=True
+            ):
+                if data is not None:
+                    found[key] = self._decode(value_key, data)
+        return [found.get(k) for k in wanted]
+
+    def _mget(self, value_keys: list[bytes]) -> list[bytes | None]:
+        if not value_keys:
+            return []
+        with self._errors() as client:
+            if self._layout.cluster:
+                return list(client.mget_nonatomic(value_keys))
+            return list(client.mget(value_keys))
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def put(self, key: KeyLike, value: Any) -> None:
+        key = write_key(key)
+        check_value(value)
+        self._write([(key, self._serializer.dumps(value))], [])
+
+    def delete(self, key: KeyLike) -> None:
+        key = to_key(key)
+        if not key.is_root:
+            self._write([], [key])
+
+    def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
+        dumps = self._serializer.dumps
+        self._write([(key, dumps(value)) for key, value in items_of(items)], [])
+
+    def delete_many(self, keys: Iterable[KeyLike]) -> None:
+        self._write([], [k for k in (to_key(k) for k in keys) if not k.is_root])
+
+    def _apply_batch(self, puts: list[tuple[Key, Any]], deletes: list[Key]) -> None:
+        dumps = self._serializer.dumps
+        encoded = [(key, dumps(value)) for key, value in puts]
+        self._write(encoded, [k for k in deletes if not k.is_root])
+
+    def _write(self, puts: list[tuple[Key, bytes]], deletes: list[Key]) -> None:
+        """Apply encoded puts and deletes, each index in the transaction of its values.
+
+        Every value was serialized by the caller, so nothing can fail on
+        input once the first command is sent.
+        """
+        if not puts and not deletes:
+            return
+        layout = self._layout
+        groups: dict[bytes, _Group] = {}
+        for key, data in puts:
+            path, name = split_key(key)
+            index = layout.index_key(path)
+            group = groups.get(index) or groups.setdefault(index, _Group(path))
+            group.sets[layout.value_key(key)] = data
+            group.added[_member(path, name)] = 0
+        for key in deletes:
+            path, name = split_key(key)
+            index = layout.index_key(path)
+            group = groups.get(index) or groups.setdefault(index, _Group(path))
+            group.deleted.append(layout.value_key(key))
+            group.removed.append(_member(path, name))
+        if not layout.cluster:
+            with self._errors() as client:
+                self._transaction(client, layout.index_key("/"), groups[layout.index_key("/")])
+            return
+        self._write_cluster(groups)
+
+    def _transaction(self, client: Any, index: bytes, group: _Group) -> list[Any]:
+        """One MULTI/EXEC: the values of ``group`` and their index entries, together.
+
+        On a cluster, a group that deletes ends by asking whether its index
+        still exists (Redis drops an emptied sorted set), for the registry.
+        """
+        with client.pipeline(transaction=True) as pipe:
+            # One SET/DEL per key: a cluster pipeline refuses MSET and many-key DEL.
+            if group.sets:
+                for value_key, data in group.sets.items():
+                    pipe.set(value_key, data)
+                pipe.zadd(index, group.added)
+            if group.deleted:
+                for value_key in group.deleted:
+                    pipe.delete(value_key)
+                pipe.zrem(index, *group.removed)
+                if self._layout.cluster:
+                    pipe.exists(index)
+            return list(pipe.execute())
+
+    def _write_cluster(self, groups: dict[bytes, _Group]) -> None:
+        """Write collection by collection, keeping the registry a superset of the live collections.
+
+        A collection is registered before its first value is written (so a
+        crash leaves at most a stale registry entry, which queries skip) and
+        again after (so a concurrent prune of the same collection cannot
+        leave it out). A collection found empty after a delete is pruned:
+        removed from the registry, then re-added if a write slipped in.
+        """
+        layout = self._layout
+        assert isinstance(layout, _ClusterLayout)
+        written = {_path_code(g.path): 0 for g in groups.values() if g.sets}
+        emptied: list[str] = []
+        with self._errors() as client:
+            if written:
+                client.zadd(layout.registry, written)
+            for index, group in groups.items():
+                results = self._transaction(client, index, group)
+                if group.deleted and not group.sets and not results[-1]:
+                    emptied.append(group.path)
+            if written:
+                client.zadd(layout.registry, written)
+            for path in emptied:
+                code = _path_code(path)
+                client.zrem(layout.registry, code)
+                if client.exists(layout.index_key(path)):
+                    client.zadd(layout.registry, {code: 0})
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def query(self, query: Query) -> Cursor:
+        """Scope through the index (one range per collection); the naive engine does the rest.
+
+        Filters and orders run in Python over the scope's values, fetched
+        CHUNK at a time with MGET while the cursor is read. A ``keys_only``
+        query without filters or orders reads the index alone.
+        """
+        if self._client is None:
+            raise ClosedError("this RedisDatastore was closed; open a new one")
+        with_values = not query.keys_only or bool(query.filters) or bool(query.orders)
+        first = CHUNK
+        if query.limit is not None and not query.filters and not query.orders:
+            # The engine stops reading after offset + limit objects: fetch no more at first.
+            first = max(1, min(CHUNK, query.offset + query.limit))
+        pairs = self._scope_pairs(query.key._string, query.recursive, with_values, first)
+        return engine.run(query, pairs, scoped=True)
+
+    def _scope_pairs(self, path: str, recursive: bool, with_values: bool, first: int) -> Iterator[Pair]:
+        if self._layout.cluster and recursive:
+            for collection in self._registered(path):
+                index = self._layout.index_key(collection)
+                yield from self._pairs(index, b"-", b"+", with_values, first)
+        else:
+            low, high = _member_range(path, recursive)
+            yield from self._pairs(self._layout.index_key(path), low, high, with_values, first)
+
+    def _pairs(
+        self, index: bytes, low: bytes, high: bytes, with_values: bool, first: int = CHUNK
+    ) -> Iterator[Pair]:
+        for members in self._ranges(index, low, high, first):
+            keys = [_member_key(m) for m in members]
+            if not with_values:
+                for key in keys:
+                    yield key, None
+                continue
+            value_keys = [self._layout.value_key(k) for k in keys]
+            for key, value_key, data in zip(keys, value_keys, self._mget(value_keys), strict=True):
+                if data is not None:  # deleted since the index was read
+                    yield key, self._decode(value_key, data)
+
+    def _ranges(
+        self, index: bytes, low: bytes, high: bytes, first: int = CHUNK
+    ) -> Iterator[list[bytes]]:
+        """Members of ``index`` between ``low`` and ``high``: ``first``, then CHUNK at a time.
+
+        Each chunk resumes after the last member read, so members added or
+        removed meanwhile never make the scan repeat or skip the others.
+        """
+        size = first
+        while True:
+            with self._errors() as client:
+                members = client.zrangebylex(index, low, high, start=0, num=size)
+            if members:
+                yield members
+            if len(members) < size:
+                return
+            low = b"(" + members[-1]
+            size = CHUNK
+
+    def _registered(self, path: str) -> Iterator[str]:
+        """The registered collections at or below ``path`` (cluster mode)."""
+        layout = self._layout
+        assert isinstance(layout, _ClusterLayout)
+        low, high = _registry_range(path)
+        for codes in self._ranges(layout.registry, low, high):
+            yield from (_code_path(code) for code in codes)
+
+    # -- housekeeping ------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Delete every object of this store and its index (not atomic with concurrent writes)."""
+        layout = self._layout
+        collections = list(self._registered("/")) if isinstance(layout, _ClusterLayout) else ["/"]
+        for path in collections:
+            index = layout.index_key(path)
+            for members in self._ranges(index, b"-", b"+"):
+                value_keys = [layout.value_key(_member_key(m)) for m in members]
+                with self._errors() as client:
+                    client.delete(*value_keys)
+            with self._errors() as client:
+                client.delete(index)
+        if isinstance(layout, _ClusterLayout):
+            with self._errors() as client:
+                client.delete(layout.registry)
+
+    def __repr__(self) -> str:
+        mode = "cluster" if self._layout.cluster else "server"
+        return f"<RedisDatastore {mode} prefix={self.prefix!r}>"
+
+
+# -- building clients ------------------------------------------------------------------------
+
+
+def _check_prefix(prefix: Any) -> bytes:
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+    if "{" in prefix or "}" in prefix:
+        raise ValueError(
+            f"prefix {prefix!r} may not hold '{{' or '}}': the store places keys in cluster"
+            " slots with hash tags of its own"
+        )
+    return encode_text(prefix)
+
+
+def _default_retry() -> Any:
+    """Retry a command on a dropped connection: a restarted server is reached again."""
+    return _retry.Retry(_backoff.ExponentialBackoff(cap=1.0, base=0.05), 6)
+
+
+def _store_options(url: str) -> dict[str, str]:
+    """The store's own options (``prefix``, ``serializer``) in a URL's query string."""
+    return {k: v for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True) if k in _URL_OPTIONS}
+
+
+def _require_cluster_transactions() -> None:
+    if not hasattr(_cluster, "TransactionStrategy"):
+        raise ImportError(
+            "Redis Cluster mode needs a redis-py whose cluster pipelines support"
+            " transaction=True (redis-py 6.1 or later): pip install -U 'redis>=6.1'"
+        )
+
+
+def _client_from_url(url: str, options: dict[str, Any]) -> Any:
+    """A pooled client for ``url`` that retries on connection errors.
+
+    The store's own options (``prefix``, ``serializer``) are taken out of the
+    query string; every other one, and the keyword ``options``, go to redis-py
+    (keywords win).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    rest = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _URL_OPTIONS
+    ]
+    kwargs = dict(options)
+    kwargs.setdefault("retry", _default_retry())
+    kwargs.setdefault("socket_connect_timeout", 5)
+    if scheme in ("redis", "rediss", "unix"):
+        kwargs.setdefault("health_check_interval", 30)
+        kwargs.setdefault("retry_on_error", [_exceptions.ConnectionError, _exceptions.TimeoutError])
+        clean = urlunsplit(parts._replace(query=urlencode(rest)))
+        try:
+            return _redis.Redis.from_url(clean, **kwargs)
+        except ValueError as exc:
+            raise ValueError(f"bad Redis URL {url!r}: {exc}") from exc
+    if scheme == "redis-cluster":
+        _require_cluster_transactions()
+        return _cluster_client(url, parts.netloc, parts.path, rest, kwargs)
+    raise ValueError(
+        f"RedisDatastore opens redis://, rediss:// and redis-cluster:// URLs, not {url!r}"
+    )
+
+
+def _cluster_client(
+    url: str, netloc: str, path: str, query: list[tuple[str, str]], kwargs: dict[str, Any]
+) -> Any:
+    """A RedisCluster from ``redis-cluster://[user:password@]host:port,host:port[?ssl=true]``."""
+    credentials, _, hosts = netloc.rpartition("@")
+    if credentials:
+        user, _, password = credentials.partition(":")
+        kwargs.setdefault("username", unquote(user) or None)
+        kwargs.setdefault("password", unquote(password) or None)
+    if path not in ("", "/", "/0"):
+        raise ValueError(f"a Redis Cluster has database 0 only: {url!r}")
+    for name, value in query:
+        if name != "ssl":
+            raise ValueError(
+                f"redis-cluster:// URLs take ?prefix= and ?ssl= only, not {name!r}: pass other"
+                " client options as keywords"
+            )
+        kwargs.setdefault("ssl", value.lower() in ("1", "true", "yes"))
+    nodes = []
+    for address in filter(None, hosts.split(",")):
+        host, _, port = address.rpartition(":")
+        if not host:
+            host, port = port, "6379"
+        try:
+            nodes.append(_cluster.ClusterNode(host.strip("[]"), int(port)))
+        except ValueError:
+            raise ValueError(f"bad node address {address!r} in {url!r}; use host:port") from None
+    if not nodes:
+        raise ValueError(f"no node in {url!r}; use redis-cluster://host:port,host:port")
+    try:
+        return _cluster.RedisCluster(startup_nodes=nodes, **kwargs)
+    except (_exceptions.RedisError, _exceptions.RedisClusterException) as exc:
+        raise ConnectionFailed(f"cannot reach the Redis Cluster at {url!r}: {exc}") from exc
+
+
+def from_url(url: str, **options: Any) -> RedisDatastore:
+    """Opener for ``redis://``, ``rediss://`` and ``redis-cluster://`` (``?prefix=`` is the store's)."""
+    return RedisDatastore(url, **options)

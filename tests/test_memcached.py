@@ -1,0 +1,286 @@
+"""MemcachedDatastore on a real memcached: the conformance suite, item keys, sizes, eviction, races.
+
+memcached cannot list keys, so eviction is simulated the only way a test can
+make it happen at will and exactly: by deleting an item behind the store's
+back, which is what an eviction does to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pymemcache.client.base import Client
+
+import datastore
+from datastore import Key, Query
+from datastore.errors import BackendError, ClosedError, ConnectionFailed
+from datastore.memcached import MemcachedDatastore
+from datastore.testing import DatastoreTests
+from servers import server_url
+
+MEMCACHED = "DATASTORE_TEST_MEMCACHED"
+
+
+def servers() -> str:
+    return server_url(MEMCACHED).split("://", 1)[1].split("?")[0]
+
+
+def fresh(**options: Any) -> MemcachedDatastore:
+    return MemcachedDatastore(servers(), prefix=f"dstest{uuid.uuid4().hex}", **options)
+
+
+def clean(prefix: str, **options: Any) -> None:
+    """Remove what a test store wrote; afterwards its index must answer nothing."""
+    cleaner = MemcachedDatastore(servers(), prefix=prefix, **options)
+    try:
+        cleaner.clear()
+        assert list(cleaner.query(Query(Key("/"), recursive=True))) == []
+    finally:
+        cleaner.close()
+
+
+@pytest.fixture
+def store() -> Iterator[MemcachedDatastore]:
+    ds = fresh()
+    yield ds
+    ds.close()
+    clean(ds._prefix)
+
+
+def raw_client() -> Client:
+    host, port = servers().rsplit(":", 1)
+    return Client((host, int(port)), default_noreply=False)
+
+
+# -- the conformance suite ---------------------------------------------------------------------
+
+
+class TestMemcached(DatastoreTests):
+    differential_examples = 40
+
+    @pytest.fixture
+    def store(self) -> Iterator[MemcachedDatastore]:
+        ds = fresh()
+        yield ds
+        ds.close()
+        clean(ds._prefix)
+
+
+class TestMemcachedRawBytes(TestMemcached):
+    bytes_only = True
+    differential_examples = 10
+
+    @pytest.fixture
+    def store(self) -> Iterator[MemcachedDatastore]:
+        ds = fresh(serializer=None)
+        yield ds
+        ds.close()
+        clean(ds._prefix, serializer=None)
+
+
+# -- keys and sizes ------------------------------------------------------------------------------
+
+
+def test_any_key_maps_to_a_valid_item_key(store: MemcachedDatastore) -> None:
+    keys = [
+        Key("/" + "long" * 200),
+        Key("/with space/tab\there"),
+        Key("/ctl\x01\x7f/nl\nx"),
+        Key("/ü/日本:語"),
+    ]
+    for i, key in enumerate(keys):
+        store.put(key, i)
+    assert store.get_many(keys) == list(range(len(keys)))
+    assert store._value_key(keys[0]).isascii() and len(store._value_key(keys[0])) <= 250
+    got = {k for k in store.query(Query(Key("/"), recursive=True, keys_only=True))}
+    assert got == set(keys)
+
+
+def test_value_over_item_size_refused(store: MemcachedDatastore) -> None:
+    big = "x" * (1024 * 1024)
+    with pytest.raises(ValueError, match="at most"):
+        store.put("/big", big)
+    assert store.get("/big") is None
+    with pytest.raises(ValueError):
+        store.put_many([("/small", 1), ("/big", big)])
+    assert store.get("/small") is None
+    assert list(store.query(Query(Key("/")))) == []
+    near = "y" * (1024 * 1024 - 1000)  # just under the limit: stored
+    store.put("/near", near)
+    assert store.get("/near") == near
+
+
+def test_server_refusal_surfaces(store: MemcachedDatastore) -> None:
+    """A store told the server takes 4 MiB items hears the server refuse 2 MiB."""
+    liar = MemcachedDatastore(servers(), prefix=store._prefix, max_item_size=4 * 1024 * 1024)
+    try:
+        with pytest.raises(BackendError):
+            liar.put("/huge", "z" * (2 * 1024 * 1024))
+        assert liar.get("/huge") is None
+        assert list(liar.query(Query(Key("/")))) == []  # the name it indexed first has no value
+    finally:
+        liar.close()
+
+
+def test_hash_collision_detected(store: MemcachedDatastore) -> None:
+    """An item under a key's hash that names another key is reported, never returned."""
+    client = raw_client()
+    try:
+        client.set(store._value_key(Key("/victim")), b"/other\x00" + b'"v"')
+        with pytest.raises(BackendError, match="collision"):
+            store.get("/victim")
+    finally:
+        client.close()
+
+
+# -- eviction --------------------------------------------------------------------------------------
+
+
+def test_evicted_value_drops_out_of_results(store: MemcachedDatastore) -> None:
+    for i in range(3):
+        store.put(f"/e/{i}", {"i": i})
+    client = raw_client()
+    try:
+        client.delete(store._value_key(Key("/e/1")))
+    finally:
+        client.close()
+    assert store.get("/e/1") is None
+    assert sorted(str(k) for k in store.query(Query(Key("/e"), keys_only=True))) == ["/e/0", "/e/2"]
+    store.put("/e/1", {"i": 1})
+    assert len(list(store.query(Query(Key("/e"))))) == 3
+
+
+def test_evicted_index_hides_its_collection(
+    store: MemcachedDatastore, caplog: pytest.LogCaptureFixture
+) -> None:
+    for i in range(3):
+        store.put(f"/t/c/{i}", i)
+    client = raw_client()
+    try:
+        client.delete(store._node_key("/t/c"))
+    finally:
+        client.close()
+    assert store.get("/t/c/0") == 0  # the values are still there
+    assert list(store.query(Query(Key("/t/c")))) == []
+    with caplog.at_level(logging.WARNING, logger="datastore.memcached"):
+        assert list(store.query(Query(Key("/t"), recursive=True))) == []
+    assert "evicted" in caplog.text
+    store.put("/t/c/9", 9)  # a write re-creates the node with what it knows
+    assert list(store.query(Query(Key("/t"), recursive=True))) == [9]
+
+
+# -- concurrency -------------------------------------------------------------------------------------
+
+
+def test_concurrent_puts_and_deletes_keep_every_value_indexed(store: MemcachedDatastore) -> None:
+    """Racing puts and deletes of the same keys: once they stop, every stored value is listed."""
+    keys = [Key(f"/race/k{i}") for i in range(2)]
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(40):
+                key = rng.choice(keys)
+                if rng.random() < 0.5:
+                    store.put(key, seed)
+                else:
+                    store.delete(key)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    for round_ in range(15):
+        threads = [threading.Thread(target=work, args=(round_ * 10 + t,)) for t in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        stored = {k for k, v in zip(keys, store.get_many(keys), strict=True) if v is not None}
+        listed = set(store.query(Query(Key("/race"), keys_only=True)))
+        assert listed == stored, round_
+
+
+# -- clients, errors, URLs ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_server_raises_connection_failed() -> None:
+    store = MemcachedDatastore(f"127.0.0.1:{_free_port()}", connect_timeout=1)
+    with pytest.raises(ConnectionFailed) as info:
+        store.get("/a")
+    assert isinstance(info.value.__cause__, OSError)
+    with pytest.raises(ConnectionFailed):
+        store.put("/a", 1)
+    store.close()
+
+
+def test_given_client_is_left_open(store: MemcachedDatastore) -> None:
+    client = raw_client()
+    other = MemcachedDatastore(client, prefix=store._prefix)
+    other.put("/g", 1)
+    other.close()
+    assert client.version()
+    with pytest.raises(ClosedError):
+        other.get("/g")
+    assert store.get("/g") == 1
+    client.close()
+
+
+def test_bad_arguments() -> None:
+    for bad_prefix in ("", "has space", "x" * 101, "tab\t"):
+        with pytest.raises(ValueError):
+            MemcachedDatastore("127.0.0.1:11211", prefix=bad_prefix)
+    with pytest.raises(ValueError):
+        MemcachedDatastore("127.0.0.1:port")
+    with pytest.raises(ValueError):
+        MemcachedDatastore("127.0.0.1:11211", max_item_size=10)
+    with pytest.raises(TypeError):
+        MemcachedDatastore(object())
+
+
+def test_open_urls() -> None:
+    url = server_url(MEMCACHED)
+    prefix = f"dstest{uuid.uuid4().hex}"
+    store = datastore.open(f"{url}?prefix={prefix}")
+    assert isinstance(store, MemcachedDatastore) and store._prefix == prefix
+    store.put("/u", [1])
+    assert store.get("/u") == [1]
+    store.close()
+    clean(prefix)
+    with datastore.open(f"{url}?prefix=a", prefix="b") as store:
+        assert store._prefix == "b"
+    raw = datastore.open(f"{url}?serializer=none&max_item_size=65536&prefix={prefix}")
+    raw.put("/b", b"\x00\xff")
+    assert raw.get("/b") == b"\x00\xff"
+    with pytest.raises(ValueError, match="at most"):
+        raw.put("/c", b"x" * 70000)
+    raw.close()
+    clean(prefix, serializer=None)
+    with pytest.raises(ValueError, match="pickle"):
+        datastore.open(f"{url}?serializer=pickle")
+    two = datastore.open("memcached://127.0.0.1:11211,127.0.0.1:11212")
+    assert type(two._client._client).__name__ == "HashClient"
+    two.close()
+    for bad in ("memcached://h:1/path", "memcached://h:1?nope=1", "memcached://"):
+        with pytest.raises(ValueError):
+            datastore.open(bad)
+
+
+def test_import_loads_no_driver() -> None:
+    code = "import sys, datastore; sys.exit('pymemcache' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
