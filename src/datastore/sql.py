@@ -1,0 +1,769 @@
+"""SQLDatastore: objects as rows of one table on PostgreSQL, MySQL/MariaDB or SQLite.
+
+One row per object (layout in :mod:`datastore.sqlquery`): the key is the
+primary key, the collection path is indexed together with the key's tree
+order, and the value is JSON text, so that a query's scope, filters,
+orders, offset and limit run in the server (translated by
+:func:`datastore.sqlquery.plan_query`) and only the page comes back.
+
+This module holds what the SQL stores share beyond the SQL text: the
+drivers (psycopg 3, PyMySQL, the standard ``sqlite3``), a small connection
+pool that reconnects after a dropped connection, transactions, and the
+store class itself. :class:`datastore.sqlite.SQLiteDatastore`, the embedded
+default store, is this class on a SQLite file with a choice of serializer.
+
+psycopg and PyMySQL are imported when a store is opened on their engine,
+never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from .core import engine as naive
+from .core.datastore import Datastore, items_of, write_key
+from .core.key import Key, KeyLike, to_key
+from .core.query import Cursor, Query
+from .drivers import require
+from .errors import BackendError, ClosedError, ConnectionFailed
+from .serialize import json as _json
+from .sqlquery import (
+    Dialect,
+    Fields,
+    MySQLDialect,
+    PostgreSQLDialect,
+    SQLiteDialect,
+    check_table_name,
+    plan_query,
+    query_document,
+)
+
+__all__ = ["SQLDatastore", "from_url"]
+
+log = logging.getLogger("datastore.sql")
+
+T = TypeVar("T")
+Pair = tuple[Key, Any]
+
+#: Options of ours that may ride in a URL's query string.
+_URL_OPTIONS = ("table", "pool_size", "connect_timeout")
+#: SQLite's ``synchronous`` settings that keep a committed transaction after a process crash.
+SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
+
+
+# -- engines: a driver, its dialect and how to (re)connect ---------------------------------
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """One engine as the store sees it: SQL dialect, driver errors, a connection factory."""
+
+    dialect: Dialect
+    #: The driver's base exception class(es): what the store wraps in BackendError.
+    errors: tuple[type[BaseException], ...]
+    #: Opens a new connection; None when the store was given one and cannot make more.
+    connect: Callable[[], Any] | None
+    #: True when a failed connection is unusable and must be replaced.
+    broken: Callable[[Any], bool]
+    #: Where the store points, for messages (never a password).
+    where: str
+    #: The most connections the pool keeps.
+    pool_size: int = 4
+    #: Whether a forked child may open connections of its own (False: the
+    #: data lives in the parent's connection, as for ``:memory:`` or a given one).
+    reopens_after_fork: bool = True
+
+
+def _never_broken(conn: Any) -> bool:
+    return False
+
+
+def _quiet_close(conn: Any) -> None:
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
+def _connector(label: str, where: str, errors: tuple[type[BaseException], ...],
+               open_: Callable[[], Any]) -> Callable[[], Any]:
+    """``open_`` with driver failures turned into :class:`ConnectionFailed`."""
+
+    def connect() -> Any:
+        try:
+            return open_()
+        except errors as exc:
+            raise ConnectionFailed(f"cannot connect to {label} at {where}: {exc}") from exc
+
+    return connect
+
+
+def open_sqlite(path: str, *, timeout: float, synchronous: str) -> Any:
+    """A SQLite connection for the store: autocommit, WAL for files, busy timeout.
+
+    ``isolation_level=None`` leaves transactions to the store (``BEGIN
+    IMMEDIATE`` for every multi-statement write, so a writer waits for the
+    lock instead of failing on an upgrade). WAL lets readers and one writer
+    work at once across threads and processes; switching a new file to WAL
+    needs a moment of exclusive access, so it is retried within ``timeout``.
+    """
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    try:
+        if path != ":memory:":
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def sqlite_engine(path: str, *, timeout: float = 30.0, synchronous: str = "NORMAL",
+                  pool_size: int = 8) -> _Engine:
+    """The engine of a SQLite database file (or ``:memory:``, one shared connection)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+        raise ValueError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+    level = str(synchronous).upper()
+    if level not in SYNCHRONOUS:
+        raise ValueError(
+            f"synchronous must be one of {', '.join(SYNCHRONOUS)} (OFF would lose committed"
+            f" writes in a crash), not {synchronous!r}"
+        )
+    memory = path == ":memory:"
+    errors = (sqlite3.Error,)
+    return _Engine(
+        dialect=SQLiteDialect(),
+        errors=errors,
+        connect=_connector("SQLite", repr(path), errors,
+                           lambda: open_sqlite(path, timeout=float(timeout), synchronous=level)),
+        broken=_never_broken,
+        where=path,
+        # One in-memory database lives in one connection: every thread shares it.
+        pool_size=1 if memory else _check_pool_size(pool_size),
+        reopens_after_fork=not memory,
+    )
+
+
+def _check_pool_size(size: Any) -> int:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"pool_size must be an int >= 1, not {size!r}")
+    return size
+
+
+def _split_url_options(url: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The store's own options in ``url``'s query string, and the other parameters."""
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    ours = {k: v for k, v in query if k in _URL_OPTIONS}
+    rest = [(k, v) for k, v in query if k not in _URL_OPTIONS]
+    return ours, rest
+
+
+def _psycopg_broken(conn: Any) -> bool:
+    return bool(conn.closed or getattr(conn, "broken", False))
+
+
+def _pymysql_broken(conn: Any) -> bool:
+    return not conn.open
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{unquote(parts.username)}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+def _postgresql_engine(url: str, rest: list[tuple[str, str]], timeout: float,
+                       pool_size: int) -> _Engine:
+    psycopg = require("psycopg", backend="SQLDatastore (PostgreSQL)", extra="postgresql")
+    conninfo = urlunsplit(urlsplit(url)._replace(query=urlencode(rest)))
+    errors = (psycopg.Error,)
+
+    def open_() -> Any:
+        return psycopg.connect(conninfo, autocommit=True, connect_timeout=max(1, round(timeout)))
+
+    where = _redacted(url)
+    return _Engine(
+        dialect=PostgreSQLDialect(),
+        errors=errors,
+        connect=_connector("PostgreSQL", where, errors, open_),
+        broken=_psycopg_broken,
+        where=where,
+        pool_size=pool_size,
+    )
+
+
+def _mysql_engine(url: str, rest: list[tuple[str, str]], timeout: float,
+                  pool_size: int) -> _Engine:
+    pymysql = require("pymysql", backend="SQLDatastore (MySQL)", extra="mysql")
+    parts = urlsplit(url)
+    kwargs: dict[str, Any] = {
+        "host": parts.hostname or "localhost",
+        "port": parts.port or 3306,
+        "user": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else "",
+        "database": unquote(parts.path.lstrip("/")) or None,
+        "charset": "utf8mb4",
+        "autocommit": True,
+        "connect_timeout": timeout,
+    }
+    for name, value in rest:
+        if name != "unix_socket":
+            raise ValueError(
+                f"unknown option {name!r} in a MySQL URL; known options:"
+                f" {', '.join((*_URL_OPTIONS, 'unix_socket'))}"
+            )
+        kwargs["unix_socket"] = value
+    errors = (pymysql.err.MySQLError,)
+    where = _redacted(url)
+    return _Engine(
+        dialect=MySQLDialect(),
+        errors=errors,
+        connect=_connector("MySQL", where, errors, lambda: pymysql.connect(**kwargs)),
+        broken=_pymysql_broken,
+        where=where,
+        pool_size=pool_size,
+    )
+
+
+def _connection_engine(conn: Any) -> _Engine:
+    """The engine of a connection the caller made (the store never makes another)."""
+    module = type(conn).__module__.split(".")[0]
+    if isinstance(conn, sqlite3.Connection):
+        conn.isolation_level = None  # the store runs its own transactions
+        return _Engine(SQLiteDialect(), (sqlite3.Error,), None, _never_broken,
+                       "a sqlite3 connection", 1, reopens_after_fork=False)
+    if module == "psycopg":
+        psycopg = require("psycopg", backend="SQLDatastore (PostgreSQL)", extra="postgresql")
+        try:
+            conn.autocommit = True
+        except psycopg.Error as exc:
+            raise ValueError(
+                "finish the connection's transaction (commit or rollback) before giving it"
+                " to SQLDatastore"
+            ) from exc
+        return _Engine(PostgreSQLDialect(), (psycopg.Error,), None, _psycopg_broken,
+                       "a psycopg connection", 1, reopens_after_fork=False)
+    if module == "pymysql":
+        pymysql = require("pymysql", backend="SQLDatastore (MySQL)", extra="mysql")
+        if "utf8mb4" not in str(getattr(conn, "charset", "")):
+            raise ValueError("connect PyMySQL with charset='utf8mb4' so that every key fits")
+        conn.autocommit(True)
+        return _Engine(MySQLDialect(), (pymysql.err.MySQLError,), None, _pymysql_broken,
+                       "a PyMySQL connection", 1, reopens_after_fork=False)
+    raise TypeError(
+        "SQLDatastore takes a URL (postgresql://, mysql://, sqlite://) or a connection of"
+        f" sqlite3, psycopg 3 or PyMySQL, not {type(conn).__name__}"
+    )
+
+
+# -- the pool ---------------------------------------------------------------------------
+
+
+class _Pool:
+    """Up to ``engine.pool_size`` connections, each used by one thread at a time.
+
+    Taking and returning an idle connection is a list pop/append (atomic, no
+    lock); only a caller that finds no idle connection takes the lock, to
+    open one or to wait for one. A connection that broke is dropped and the
+    next caller opens a new one. In a child process after ``fork`` the pool
+    starts empty: the parent's connections are set aside, never used or
+    closed, so the parent's stay intact.
+    """
+
+    def __init__(self, engine: _Engine, given: Any = None) -> None:
+        self._engine = engine
+        self._idle: list[Any] = [] if given is None else [given]
+        self._count = len(self._idle)
+        self._given = given
+        self._cond = threading.Condition()
+        self._closed = False
+        self._forked = False
+        self._abandoned: list[Any] = []
+        _POOLS.add(self)
+
+    @property
+    def can_reconnect(self) -> bool:
+        return self._engine.connect is not None
+
+    def acquire(self) -> Any:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._acquire_slow()
+
+    def _acquire_slow(self) -> Any:
+        connect = self._engine.connect
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise ClosedError("this store is closed; open a new one")
+                if self._forked:
+                    self._refuse_forked()
+                if self._idle:
+                    return self._idle.pop()
+                if connect is None and self._count == 0:
+                    raise ConnectionFailed(
+                        f"the connection given to this store ({self._engine.where}) was lost;"
+                        " open the store again with a new connection or a URL"
+                    )
+                if connect is not None and self._count < self._engine.pool_size:
+                    self._count += 1
+                    break
+                # Returns are lock-free, so wake up now and then to look again.
+                self._cond.wait(0.05)
+        try:
+            return connect()
+        except BaseException:
+            with self._cond:
+                self._count -= 1
+            raise
+
+    def release(self, conn: Any) -> None:
+        self._idle.append(conn)
+        if self._closed:
+            self.close()
+
+    def discard(self, conn: Any) -> None:
+        """Drop a broken connection (a given one is left to its owner)."""
+        with self._cond:
+            self._count -= 1
+        if conn is not self._given:
+            _quiet_close(conn)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._count -= len(idle)
+        for conn in idle:
+            if conn is not self._given:
+                _quiet_close(conn)
+
+    def _after_fork(self) -> None:
+        self._abandoned += self._idle
+        self._idle, self._count = [], 0
+        self._cond = threading.Condition()
+        if not self._engine.reopens_after_fork:
+            self._forked = True
+
+    def _refuse_forked(self) -> None:
+        raise ConnectionFailed(
+            f"this store ({self._engine.where}) was opened in the parent process and its data"
+            " lives in the parent's connection; open the store again in this process"
+        )
+
+
+_POOLS: weakref.WeakSet[_Pool] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    for pool in list(_POOLS):
+        pool._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_connections_after_fork)
+
+
+def _db_fetch(conn: Any, sql: str, params: Any) -> list[Any]:
+    cur = conn.cursor()
+    try:
+        cur.execute(sql, params)
+        return cur.fetchall()  # type: ignore[no-any-return]
+    finally:
+        cur.close()
+
+
+def _db_execute(conn: Any, sql: str, params: Any) -> None:
+    cur = conn.cursor()
+    try:
+        cur.execute(sql, params)
+    finally:
+        cur.close()
+
+
+def _db_fetch_each(conn: Any, statements: list[tuple[str, Any]], unused: Any) -> list[Any]:
+    cur = conn.cursor()
+    try:
+        rows: list[Any] = []
+        for sql, params in statements:
+            cur.execute(sql, params)
+            rows += cur.fetchall()
+        return rows
+    finally:
+        cur.close()
+
+
+def _db_script(conn: Any, statements: list[str], unused: Any) -> None:
+    cur = conn.cursor()
+    try:
+        for statement in statements:
+            cur.execute(statement)
+    finally:
+        cur.close()
+
+
+def _db_transaction(conn: Any, begin: str, work: Callable[[Any], None]) -> None:
+    """Run ``work(cursor)`` between ``begin`` and COMMIT; roll back if anything raises."""
+    cur = conn.cursor()
+    try:
+        cur.execute(begin)
+        try:
+            work(cur)
+            cur.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                cur.execute("ROLLBACK")
+            raise
+    finally:
+        cur.close()
+
+
+# -- the store --------------------------------------------------------------------------
+
+
+class SQLDatastore(Datastore):
+    """Objects as rows of one table on PostgreSQL, MySQL/MariaDB or SQLite.
+
+    ``SQLDatastore('postgresql://user:pw@host/db', table='objects')`` (also
+    ``postgres://``, ``mysql://``, ``mariadb://``, ``sqlite:///file.db``), or
+    a connection made with psycopg 3, PyMySQL or ``sqlite3`` (the store
+    switches it to autocommit and runs its own transactions; it never opens
+    another and leaves closing it to you).
+
+    Values are JSON (``str``, numbers, bools, lists, dicts with ``str``
+    keys); anything else is refused with TypeError before writing. The table
+    is created if absent. Queries run in the server: see
+    ``docs/stores/sql.rst`` for the layout, what is pushed down, and the
+    guarantees.
+    """
+
+    def __init__(
+        self,
+        url_or_connection: str | Any,
+        table: str | None = None,
+        *,
+        pool_size: int | None = None,
+        connect_timeout: float | None = None,
+    ) -> None:
+        if isinstance(url_or_connection, str):
+            engine, table = _engine_from_url(url_or_connection, table, pool_size,
+                                             connect_timeout)
+            given = None
+        else:
+            if pool_size is not None or connect_timeout is not None:
+                raise ValueError("pool_size and connect_timeout apply to URLs, not a connection")
+            engine, given = _connection_engine(url_or_connection), url_or_connection
+        self._start(engine, "datastore" if table is None else table, _json, Fields.JSON, given)
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _start(self, engine: _Engine, table: str, serializer: Any, fields: Fields,
+               given: Any = None) -> None:
+        """Bind the store to ``engine`` and ``table``, creating the table if absent."""
+        self._table = check_table_name(table)
+        self._engine = engine
+        self._dialect = d = engine.dialect
+        self._serializer = serializer
+        self._fields = fields
+        self._json = fields is Fields.JSON
+        self._pool = _Pool(engine, given)
+        t, k, v, m = d.quote(table), d.quote("key"), d.quote("value"), d.mark
+        self._sql_get = f"SELECT {v} FROM {t} WHERE {k} = {m}"
+        self._sql_contains = f"SELECT 1 FROM {t} WHERE {k} = {m}"
+        self._sql_delete = f"DELETE FROM {t} WHERE {k} = {m}"
+        self._sql_upsert = d.upsert(table)
+        try:
+            self._create_table()
+            if fields is Fields.JSON and isinstance(d, SQLiteDialect):
+                self._check_json_functions()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _check_json_functions(self) -> None:
+        """Read fields in Python if this SQLite was built without its JSON functions."""
+        try:
+            self._run(_db_fetch, "SELECT json_type('{}')", ())
+        except BackendError:
+            log.warning("SQLite without JSON functions: queries read fields in Python")
+            self._fields = Fields.OPAQUE
+
+    def _create_table(self) -> None:
+        """Create the table if absent, check that it is ours, then create its index."""
+        d = self._dialect
+        table, *indexes = d.create_statements(self._table)
+        try:
+            self._run(_db_script, [table], None)
+        except BackendError:
+            # Two stores creating one table at once may collide; the second attempt sees it.
+            self._run(_db_script, [table], None)
+        # Qualified names: SQLite would read an unknown "column" as a string literal.
+        t = d.quote(self._table)
+        columns = ", ".join(f"{t}.{d.quote(c)}" for c in d.columns())
+        try:
+            self._run(_db_fetch, f"SELECT {columns} FROM {t} WHERE 1 = 0", ())
+        except BackendError as exc:
+            raise ValueError(
+                f"table {self._table!r} exists but is not a datastore table (columns"
+                f" {', '.join(d.columns())} expected); choose another table= name"
+            ) from exc
+        if indexes:
+            try:
+                self._run(_db_script, indexes, None)
+            except BackendError:
+                self._run(_db_script, indexes, None)
+
+    # -- running statements -----------------------------------------------------------------
+
+    def _run(self, work: Callable[[Any, Any, Any], T], first: Any, second: Any) -> T:
+        """Run ``work(connection, first, second)``; on a dropped connection, once more on a new one.
+
+        Every operation of this store is idempotent (upserts and deletes of
+        given keys, reads), so running it again after a connection broke
+        mid-way leaves the same state.
+        """
+        pool = self._pool
+        for attempt in (0, 1):
+            conn = pool.acquire()
+            try:
+                result = work(conn, first, second)
+            except self._engine.errors as exc:
+                broken = self._engine.broken(conn)
+                if not broken:
+                    pool.release(conn)
+                    raise BackendError(
+                        f"{self._dialect.label} ({self._engine.where}) failed: {exc}"
+                    ) from exc
+                pool.discard(conn)
+                if attempt == 0 and pool.can_reconnect:
+                    log.info("%s connection dropped (%s); reconnecting", self._dialect.label, exc)
+                    continue
+                raise ConnectionFailed(
+                    f"{self._dialect.label} ({self._engine.where}) connection lost: {exc}"
+                ) from exc
+            except BaseException:
+                pool.release(conn)
+                raise
+            pool.release(conn)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transaction(self, work: Callable[[Any], None]) -> None:
+        """Run ``work(cursor)`` in one transaction: all of it is committed, or none."""
+        self._run(_db_transaction, self._dialect.begin, work)
+
+    # -- values -----------------------------------------------------------------------------
+
+    def _row(self, key: Key, value: Any) -> tuple[Any, ...]:
+        """The upsert parameters for ``key`` and ``value``: raises before anything is written."""
+        limit = self._dialect.max_key_bytes
+        if limit is not None and len(key._string.encode("utf-8")) > limit:
+            raise ValueError(
+                f"key {key._string[:60]!r}... is longer than the {limit} bytes (UTF-8) that"
+                f" a {self._dialect.label} datastore table holds; use a shorter key"
+            )
+        if value is None:
+            raise ValueError("cannot put None: None means 'absent'; delete the key instead")
+        data = self._serializer.dumps(value)
+        if self._json:
+            text = data.decode("utf-8")
+            return self._dialect.row(key, text, query_document(text))
+        return self._dialect.row(key, data, None)
+
+    def _decode(self, raw: Any) -> Any:
+        if self._json or isinstance(raw, bytes):
+            return self._serializer.loads(raw)
+        return self._serializer.loads(raw.encode("utf-8") if isinstance(raw, str) else bytes(raw))
+
+    # -- the primitives ---------------------------------------------------------------------
+
+    def get(self, key: KeyLike) -> Any:
+        string = key._string if key.__class__ is Key else to_key(key)._string
+        rows = self._run(_db_fetch, self._sql_get, (self._dialect.text(string),))
+        return self._decode(rows[0][0]) if rows else None
+
+    def contains(self, key: KeyLike) -> bool:
+        string = key._string if key.__class__ is Key else to_key(key)._string
+        return bool(self._run(_db_fetch, self._sql_contains, (self._dialect.text(string),)))
+
+    def put(self, key: KeyLike, value: Any) -> None:
+        self._run(_db_execute, self._sql_upsert, self._row(write_key(key), value))
+
+    def delete(self, key: KeyLike) -> None:
+        self._run(_db_execute, self._sql_delete, (self._dialect.text(to_key(key)._string),))
+
+    # -- bulk: one transaction per call -----------------------------------------------------
+
+    def get_many(self, keys: Iterable[KeyLike]) -> list[Any]:
+        strings = [to_key(k)._string for k in keys]
+        if not strings:
+            return []
+        d = self._dialect
+        select = f"SELECT {d.quote('key')}, {d.quote('value')} FROM {d.quote(self._table)} WHERE "
+        statements = [(select + cond, params) for cond, params in d.keys_in(list(dict.fromkeys(strings)))]
+        rows = self._run(_db_fetch_each, statements, None)
+        found = {d.key_string(raw_key): raw_value for raw_key, raw_value in rows}
+        decode = self._decode
+        # Decoded per position: a key asked for twice gives two independent values.
+        return [None if (raw := found.get(s)) is None else decode(raw) for s in strings]
+
+    def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
+        self._write([self._row(k, v) for k, v in items_of(items)], [])
+
+    def delete_many(self, keys: Iterable[KeyLike]) -> None:
+        self._write([], [to_key(k)._string for k in keys])
+
+    def _apply_batch(self, puts: list[tuple[Key, Any]], deletes: list[Key]) -> None:
+        self._write([self._row(k, v) for k, v in puts], [k._string for k in deletes])
+
+    def _write(self, rows: list[tuple[Any, ...]], deletes: list[str]) -> None:
+        """Upsert ``rows`` and delete ``deletes`` in one transaction (rows are pre-encoded)."""
+        if not rows and not deletes:
+            return
+        d = self._dialect
+        upsert = self._sql_upsert
+        delete = f"DELETE FROM {d.quote(self._table)} WHERE "
+
+        def work(cur: Any) -> None:
+            if rows:
+                cur.executemany(upsert, rows)
+            for condition, params in d.keys_in(deletes):
+                cur.execute(delete + condition, params)
+
+        self._transaction(work)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def query(self, query: Query) -> Cursor:
+        plan = plan_query(query, self._dialect, self._table, self._fields)
+        if plan.sql is None:
+            return naive.run(query, ())
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s query: %s", self._dialect.label, plan.sql)
+        rows = self._run(_db_fetch, plan.sql, plan.params)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s query fetched %d rows", self._dialect.label, len(rows))
+        return naive.run(
+            query,
+            # Scoped, filtered and ordered: the engine only counts the offset rows.
+            self._pairs(rows, plan.with_values, query.offset if plan.filtered and plan.ordered
+                        else 0),
+            scoped=plan.scoped,
+            filtered=plan.filtered,
+            ordered=plan.ordered,
+            limited=plan.limited,
+        )
+
+    def _pairs(self, rows: list[Any], with_values: bool, skip: int) -> Iterator[Pair]:
+        """Rows as ``(Key, value)`` pairs, each value decoded only when it is reached.
+
+        The first ``skip`` rows are ones the engine will pass over for the
+        offset without looking at them: their values are not decoded.
+        """
+        key_string = self._dialect.key_string
+        from_normal = Key._from_normal
+        if not with_values:
+            for row in rows:
+                yield from_normal(key_string(row[0])), None
+            return
+        decode = self._decode
+        for index, (raw_key, raw_value) in enumerate(rows):
+            yield from_normal(key_string(raw_key)), (None if index < skip else decode(raw_value))
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store's connections (a connection you passed in stays open). Idempotent."""
+        self._pool.close()
+
+    def drop(self) -> None:
+        """Delete the store's table and everything in it, then close the store."""
+        self._run(_db_execute, f"DROP TABLE IF EXISTS {self._dialect.quote(self._table)}", ())
+        self.close()
+
+    @property
+    def table(self) -> str:
+        """The name of the table that holds this store's objects."""
+        return self._table
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._engine.where} table={self._table!r}>"
+
+
+def _engine_from_url(url: str, table: str | None, pool_size: int | None,
+                     connect_timeout: float | None) -> tuple[_Engine, str | None]:
+    """The engine a URL names, and the table (keyword first, then ``?table=``)."""
+    scheme = url.partition("://")[0].lower()
+    if scheme == "sqlite":
+        from .sqlite import sqlite_url
+
+        path, options = sqlite_url(url)
+        unknown = set(options) - {"table", "pool_size", "timeout", "synchronous"}
+        if unknown:
+            raise ValueError(
+                f"SQLDatastore reads table, pool_size, timeout and synchronous from a sqlite://"
+                f" URL, not {', '.join(sorted(unknown))}; use SQLiteDatastore for serializer="
+            )
+        size = pool_size if pool_size is not None else options.get("pool_size", 8)
+        engine = sqlite_engine(path, timeout=options.get("timeout", 30.0),
+                               synchronous=options.get("synchronous", "NORMAL"),
+                               pool_size=size)
+        return engine, table if table is not None else options.get("table")
+    ours, rest = _split_url_options(url)
+    size = _check_pool_size(
+        pool_size if pool_size is not None else _int_option(ours.get("pool_size", "4"))
+    )
+    timeout = connect_timeout if connect_timeout is not None else _float_option(
+        ours.get("connect_timeout", "10"))
+    table = table if table is not None else ours.get("table")
+    if scheme in ("postgresql", "postgres"):
+        return _postgresql_engine(url, rest, timeout, size), table
+    if scheme in ("mysql", "mariadb"):
+        return _mysql_engine(url, rest, timeout, size), table
+    raise ValueError(
+        "SQLDatastore opens postgresql://, postgres://, mysql://, mariadb:// and sqlite://"
+        f" URLs, not {scheme + '://'!r}"
+    )
+
+
+def _int_option(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"URL option pool_size={text!r} is not an integer") from None
+
+
+def _float_option(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"URL option connect_timeout={text!r} is not a number") from None
+
+
+def from_url(url: str, **options: Any) -> SQLDatastore:
+    """Opener for ``postgresql://``, ``postgres://``, ``mysql://`` and ``mariadb://`` URLs.
+
+    ``?table=``, ``?pool_size=`` and ``?connect_timeout=`` are the store's;
+    other parameters go to libpq on PostgreSQL (``sslmode`` ...); MySQL takes
+    ``?unix_socket=``. Keyword options win over the URL's.
+    """
+    return SQLDatastore(url, **options)

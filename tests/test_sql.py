@@ -1,0 +1,376 @@
+"""SQLDatastore on real PostgreSQL and MySQL/MariaDB servers, and on SQLite.
+
+Each conformance test gets a table of its own (dropped afterwards), so tests
+never see each other's rows on a shared server.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import datastore
+from datastore import Key, Query
+from datastore.core import engine
+from datastore.sql import SQLDatastore
+from datastore.sqlite import SQLiteDatastore
+from datastore.sqlquery import Fields, SQLiteDialect, check_table_name, escape_text, plan_query
+from datastore.testing import DatastoreTests
+from servers import server_url
+
+ENGINES = ["postgresql", "mysql", "sqlite", "sqlite-store"]
+
+
+def _url(kind: str) -> str:
+    return server_url("DATASTORE_TEST_POSTGRESQL" if kind == "postgresql" else "DATASTORE_TEST_MYSQL")
+
+
+def _table() -> str:
+    return "t_" + uuid.uuid4().hex[:16]
+
+
+@pytest.fixture
+def make_store(tmp_path: Path) -> Iterator[Callable[..., SQLDatastore]]:
+    """Opens stores of one kind, each on a fresh table; drops the tables afterwards."""
+    made: list[tuple[str, str]] = []
+
+    def make(kind: str, **options: Any) -> SQLDatastore:
+        table = options.pop("table") if "table" in options else _table()
+        if kind in ("postgresql", "mysql"):
+            url = _url(kind)
+            store = SQLDatastore(url, table, **options)
+            made.append((url, table))
+            return store
+        if kind == "sqlite":
+            return SQLDatastore(sqlite3.connect(tmp_path / "sql.db", check_same_thread=False), table)
+        return SQLiteDatastore(tmp_path / "store.db", table, **options)
+
+    yield make
+    for url, table in made:
+        SQLDatastore(url, table).drop()
+
+
+class TestPostgreSQL(DatastoreTests):
+    differential_examples = 60
+
+    @pytest.fixture
+    def store(self, make_store: Callable[..., SQLDatastore]) -> Iterator[SQLDatastore]:
+        ds = make_store("postgresql")
+        yield ds
+        ds.close()
+
+
+class TestMySQL(DatastoreTests):
+    differential_examples = 60
+
+    @pytest.fixture
+    def store(self, make_store: Callable[..., SQLDatastore]) -> Iterator[SQLDatastore]:
+        ds = make_store("mysql")
+        yield ds
+        ds.close()
+
+
+class TestSQLiteConnection(DatastoreTests):
+    """SQLDatastore given a sqlite3 connection (one connection, shared under a lock)."""
+
+    differential_examples = 40
+
+    @pytest.fixture
+    def store(self, make_store: Callable[..., SQLDatastore]) -> Iterator[SQLDatastore]:
+        ds = make_store("sqlite")
+        yield ds
+        ds.close()
+
+
+class TestSQLiteURL(DatastoreTests):
+    differential_examples = 20
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SQLDatastore]:
+        ds = SQLDatastore("sqlite:///" + (tmp_path / "url.db").as_posix() + "?table=objects")
+        yield ds
+        ds.close()
+
+
+# -- pushdown ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_server_runs_the_filtered_ordered_limited_query(
+    kind: str, make_store: Callable[..., SQLDatastore], caplog: pytest.LogCaptureFixture
+) -> None:
+    ds = make_store(kind)
+    total = 1000
+    pairs = [(Key(f"/big/k{i:04d}"), {"n": i % 100, "s": f"S{i % 7}", "odd": i % 2 == 1})
+             for i in range(total)]
+    ds.put_many(pairs)
+    query = Query("/big", limit=7, offset=3).filter("n", ">=", 90).filter("s", "!=", "S3")
+    query.order("-n").order("+s")
+    with caplog.at_level(logging.DEBUG, logger="datastore.sql"):
+        got = list(ds.query(query.copy()).items())
+    messages = [r.getMessage() for r in caplog.records]
+    statements = [m for m in messages if " query: " in m]
+    assert len(statements) == 1
+    assert "ORDER BY" in statements[0] and "LIMIT" in statements[0]
+    assert ("jsonb_typeof" if kind == "postgresql" else "JSON_EXTRACT") in statements[0]
+    fetched = [m for m in messages if "fetched" in m]
+    assert fetched == [f"{'PostgreSQL' if kind == 'postgresql' else 'MySQL'} query fetched 10 rows"]
+    assert got == list(engine.run(query, pairs).items())
+    assert len(got) == 7
+    ds.close()
+
+
+# Values that stress the cross-type rules: NUL and control characters, case,
+# code points beyond the BMP, signed zero, the ends of the exact number range.
+HARD_STRINGS = ["", "\x00", "\x00\x00", "\x01", "\x01\x00", "\x02", "a", "a\x00", "a\x00b",
+                "a\x01", "A", "B", "b", "ab", "aB", " a", "a ", "é", "E", "z", "ü", "日本",
+                "😀", "\U0010ffff", "10", "9", '"', "\\", "'"]
+HARD_NUMBERS = [0, -0.0, 0.0, 1, 1.0, -1, 0.5, 2.5, 2**53, -(2**53), 2**53 - 1, 1e20, -1e-5,
+                5e-324, 1.7976931348623157e308, 0.1, 0.30000000000000004]
+HARD_OTHERS: list[Any] = [None, True, False, [], [1], [True], {}, {"k": 1}]
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+def test_hard_values_compare_as_the_naive_engine(
+    kind: str, make_store: Callable[..., SQLDatastore]
+) -> None:
+    ds = make_store(kind)
+    values = HARD_STRINGS + HARD_NUMBERS + HARD_OTHERS
+    pairs: list[tuple[Key, Any]] = [(Key(f"/h/k{i:03d}"), {"f": v}) for i, v in enumerate(values)]
+    pairs += [(Key("/h/missing"), {"g": 1}), (Key("/h/scalar"), "f"), (Key("/h/list"), [1])]
+    ds.put_many(pairs)
+    for key, value in pairs:
+        got = ds.get(key)
+        assert got == value and type(got["f"] if isinstance(got, dict) and "f" in got else got) is \
+            type(value["f"] if isinstance(value, dict) and "f" in value else value), key
+    targets = [*HARD_STRINGS, *HARD_NUMBERS, None, True, False, b"a", [1], {"k": 1}]
+    for target in targets:
+        for op in ("<", "<=", "=", "!=", ">=", ">"):
+            query = Query("/h").filter("f", op, target)
+            want = {k for k, _ in engine.run(query, pairs).items()}
+            assert {k for k, _ in ds.query(query).items()} == want, (op, target)
+    for order in ("+f", "-f"):
+        query = Query("/h").order(order)
+        want_keys = [k for k, _ in engine.run(query, pairs).items()]
+        assert [k for k, _ in ds.query(query.copy()).items()] == want_keys, order
+    ds.close()
+
+
+# -- injection ----------------------------------------------------------------------------------
+
+NASTY = [
+    "a') OR 1=1 --",
+    "x' OR '1'='1",
+    "$.x",
+    '"',
+    'a"b',
+    "\\",
+    "a\\b",
+    "'; DROP TABLE datastore; --",
+    "%s",
+    "%(x)s",
+    "?",
+    "`",
+    "a`b",
+    "$[0]",
+    "*",
+    "\x01",
+    "名前",
+]
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+def test_injection_through_keys_fields_and_values_is_harmless(
+    kind: str, make_store: Callable[..., SQLDatastore]
+) -> None:
+    ds = make_store(kind)
+    pairs: list[tuple[Key, Any]] = []
+    nasty_keys = [Key(["keys", nasty]) for nasty in NASTY] + [Key("/keys").instance(n) for n in NASTY]
+    for i, key in enumerate(nasty_keys):
+        ds.put(key, i)
+    assert ds.get_many(nasty_keys) == list(range(len(nasty_keys)))
+    assert all(ds.contains(key) for key in nasty_keys)
+    assert sorted(ds.query(Query("/keys", keys_only=True))) == sorted(nasty_keys)
+    assert ds.get("/keys/x' OR '1'='2") is None
+    ds.delete(nasty_keys[0])
+    assert ds.get(nasty_keys[0]) is None and ds.get(nasty_keys[1]) == 1
+    for i, nasty in enumerate(NASTY):
+        pairs.append((Key(f"/inj/k{i}"), {nasty: nasty, "n": i, "v": nasty}))
+    pairs.append((Key("/inj/plain"), {"n": -1, "v": "plain"}))
+    ds.put_many(pairs)
+    for key, value in pairs:
+        assert ds.get(key) == value
+    for nasty in NASTY:
+        for op in ("=", "!=", "<", ">="):
+            query = Query("/inj").filter(nasty, op, nasty).order("-" + nasty).order("n")
+            want = [k for k, _ in engine.run(query, pairs).items()]
+            assert [k for k, _ in ds.query(query.copy()).items()] == want, (nasty, op)
+        query = Query("/inj").filter("v", "=", nasty)
+        assert [v["v"] for v in ds.query(query)] == [nasty]
+    ds.delete_many([k for k, _ in pairs[:3]])
+    assert ds.get_many([k for k, _ in pairs[:4]]) == [None, None, None, pairs[3][1]]
+    assert len(list(ds.query(Query("/inj", recursive=True)))) == len(pairs) - 3
+    for bad in ("datastore; DROP TABLE x", "t'", 't"', "t`", "a-b", "", "1t", "x" * 59):
+        with pytest.raises(ValueError, match="table name"):
+            check_table_name(bad)
+        with pytest.raises(ValueError, match="table name"):
+            make_store(kind, table=bad)
+    ds.close()
+
+
+def test_field_names_are_parameters_not_sql() -> None:
+    query = Query("/a", limit=3).filter("a') OR 1=1 --", "=", "x").order("-$.y")
+    plan = plan_query(query, SQLiteDialect(), "datastore", Fields.JSON)
+    assert plan.sql is not None
+    assert "OR 1=1" not in plan.sql and "$.y" not in plan.sql and "'x'" not in plan.sql
+    assert "$.\"a') OR 1=1 --\"" in plan.params and '$."$.y"' in plan.params
+    assert plan.filtered and plan.ordered and plan.limited
+    assert escape_text("a\x00b\x01") == "a\x01\x01b\x01\x02"
+
+
+# -- keys, connections, URLs -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_keys_are_case_and_space_exact_and_length_checked(
+    kind: str, make_store: Callable[..., SQLDatastore]
+) -> None:
+    ds = make_store(kind)
+    keys = ["/a", "/A", "/a ", "/a  ", "/ä", "/a\u0308", "/ß", "/ss"]
+    ds.put_many((k, i) for i, k in enumerate(keys))
+    assert ds.get_many(keys) == list(range(len(keys)))
+    assert ds.get("/A ") is None
+    long_key = "/" + "é" * 600  # 1201 bytes of UTF-8
+    with pytest.raises(ValueError, match="1024 bytes"):
+        ds.put(long_key, 1)
+    with pytest.raises(ValueError, match="1024 bytes"):
+        ds.put_many([("/ok", 1), (long_key, 2)])
+    assert ds.get("/ok") is None
+    ds.put("/" + "é" * 500, 3)
+    assert ds.get("/" + "é" * 500) == 3
+    ds.close()
+
+
+def _one(conn: Any, sql: str) -> int:
+    cur = conn.cursor()
+    cur.execute(sql)
+    value = cur.fetchone()[0]
+    cur.close()
+    return int(value)
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_reconnects_after_the_server_drops_the_connection(
+    kind: str, make_store: Callable[..., SQLDatastore], caplog: pytest.LogCaptureFixture
+) -> None:
+    ds = make_store(kind, pool_size=1)
+    ds.put("/r/a", {"n": 1})
+    backend = ds._run(lambda conn, sql, _: _one(conn, sql),
+                      "SELECT pg_backend_pid()" if kind == "postgresql" else "SELECT CONNECTION_ID()",
+                      None)
+    admin = SQLDatastore(_url(kind), _table())
+    kill = "SELECT pg_terminate_backend(%s)" if kind == "postgresql" else "KILL %s"
+    admin._run(lambda conn, sql, params: conn.cursor().execute(sql, params), kill, (backend,))
+    admin.drop()
+    with caplog.at_level(logging.INFO, logger="datastore.sql"):
+        assert ds.get("/r/a") == {"n": 1}  # the dead connection is replaced, the call succeeds
+    assert any("connection dropped" in r.getMessage() for r in caplog.records)
+    ds.put("/r/b", {"n": 2})
+    assert [v["n"] for v in ds.query(Query("/r").order("n"))] == [1, 2]
+    ds.close()
+
+
+def test_given_connection_stays_open_and_is_not_replaced(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "given.db", check_same_thread=False)
+    ds = SQLDatastore(conn, "given")
+    ds.put("/a", 1)
+    ds.close()
+    assert conn.execute('SELECT COUNT(*) FROM "given"').fetchone() == (1,)
+    with pytest.raises(datastore.ClosedError):
+        ds.get("/a")
+    with pytest.raises(TypeError, match="connection"):
+        SQLDatastore(object())
+    with pytest.raises(ValueError, match="pool_size"):
+        SQLDatastore(conn, pool_size=2)
+    conn.close()
+
+
+def test_urls_and_options() -> None:
+    pg = _url("postgresql")
+    table = _table()
+    with datastore.open(pg.replace("postgresql://", "postgres://") + f"?table={table}") as ds:
+        assert isinstance(ds, SQLDatastore) and ds.table == table
+        ds.put("/u", 1)
+        assert "datastore@127.0.0.1" in repr(ds) and ":datastore@" not in repr(ds)  # no password
+    with datastore.open(pg, table=table, pool_size=2) as ds:
+        assert isinstance(ds, SQLDatastore) and ds.get("/u") == 1
+        ds.drop()
+    my = _url("mysql")
+    with datastore.open(my.replace("mysql://", "mariadb://") + f"?table={table}") as ds:
+        ds.put("/u", 2)
+        assert isinstance(ds, SQLDatastore) and ds.get("/u") == 2
+        ds.drop()
+    for bad, error, message in [
+        (my + "?nosuch=1", ValueError, "unknown option"),
+        (pg + "?pool_size=many", ValueError, "pool_size"),
+        (pg + "?pool_size=0", ValueError, "pool_size"),
+        ("oracle://x/y", ValueError, "postgresql://"),
+        ("postgresql://nobody:wrong@127.0.0.1:1/db?connect_timeout=1", datastore.ConnectionFailed,
+         "PostgreSQL"),
+        ("mysql://nobody:wrong@127.0.0.1:1/db?connect_timeout=1", datastore.ConnectionFailed,
+         "MySQL"),
+    ]:
+        with pytest.raises(error, match=message):
+            SQLDatastore(bad)
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_foreign_table_is_refused(kind: str, make_store: Callable[..., SQLDatastore]) -> None:
+    table = _table()
+    admin = make_store(kind)
+    admin._run(lambda conn, sql, _: conn.cursor().execute(sql),
+               f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)", None)
+    try:
+        with pytest.raises(ValueError, match="not a datastore table"):
+            SQLDatastore(_url(kind), table)
+    finally:
+        admin._run(lambda conn, sql, _: conn.cursor().execute(sql), f"DROP TABLE {table}", None)
+        admin.close()
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_given_server_connection(kind: str) -> None:
+    from urllib.parse import urlsplit
+
+    url = _url(kind)
+    if kind == "postgresql":
+        import psycopg
+
+        conn: Any = psycopg.connect(url)
+        conn.execute("SELECT 1")  # a transaction is open: the store refuses to take over
+        with pytest.raises(ValueError, match="transaction"):
+            SQLDatastore(conn)
+        conn.rollback()
+    else:
+        import pymysql
+
+        parts = urlsplit(url)
+        conn = pymysql.connect(host=parts.hostname, port=parts.port, user=parts.username,
+                               password=parts.password, database=parts.path[1:],
+                               charset="utf8mb4")
+    table = _table()
+    ds = SQLDatastore(conn, table)
+    ds.put_many([("/g/a", {"n": 1}), ("/g/b", {"n": 2})])
+    assert [v["n"] for v in ds.query(Query("/g", limit=1).order("-n"))] == [2]
+    ds.close()
+    with SQLDatastore(url, table) as other:
+        assert other.get("/g/a") == {"n": 1}
+    ds = SQLDatastore(conn, table)  # still open: close() left it to its owner
+    ds.drop()
+    conn.close()
