@@ -126,7 +126,10 @@ def test_server_refusal_surfaces(store: MemcachedDatastore) -> None:
         with pytest.raises(BackendError):
             liar.put("/huge", "z" * (2 * 1024 * 1024))
         assert liar.get("/huge") is None
-        assert list(liar.query(Query(Key("/")))) == []  # the name it indexed first has no value
+        assert list(liar.query(Query(Key("/")))) == []  # the name it indexed has no value
+        with pytest.raises(BackendError):
+            liar.put_many([("/ok", 1), ("/huge", "z" * (2 * 1024 * 1024))])
+        assert list(liar.query(Query(Key("/")))) == [1]  # what the server stored is listed
     finally:
         liar.close()
 
@@ -166,7 +169,7 @@ def test_evicted_index_hides_its_collection(
         store.put(f"/t/c/{i}", i)
     client = raw_client()
     try:
-        client.delete(store._node_key("/t/c"))
+        client.delete(store._log_key("/t/c"))
     finally:
         client.close()
     assert store.get("/t/c/0") == 0  # the values are still there
@@ -181,10 +184,18 @@ def test_evicted_index_hides_its_collection(
 # -- concurrency -------------------------------------------------------------------------------------
 
 
-def test_concurrent_puts_and_deletes_keep_every_value_indexed(store: MemcachedDatastore) -> None:
-    """Racing puts and deletes of the same keys: once they stop, every stored value is listed."""
+def test_concurrent_puts_deletes_and_compactions_keep_every_value_indexed(
+    store: MemcachedDatastore,
+) -> None:
+    """Racing puts, deletes and compacting queries: once they stop, every stored value is listed.
+
+    Every query compacts the log here (``_compact_min = 0``), so compactions
+    race with puts of names whose values they just saw missing.
+    """
+    store._compact_min = 0
     keys = [Key(f"/race/k{i}") for i in range(2)]
     errors: list[BaseException] = []
+    stop = threading.Event()
 
     def work(seed: int) -> None:
         rng = random.Random(seed)
@@ -198,16 +209,96 @@ def test_concurrent_puts_and_deletes_keep_every_value_indexed(store: MemcachedDa
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
+    def compact() -> None:
+        try:
+            while not stop.is_set():
+                for value in store.query(Query(Key("/race"))):
+                    assert isinstance(value, int)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
     for round_ in range(15):
+        stop.clear()
         threads = [threading.Thread(target=work, args=(round_ * 10 + t,)) for t in range(6)]
+        threads += [threading.Thread(target=compact) for _ in range(2)]
         for thread in threads:
             thread.start()
-        for thread in threads:
+        for thread in threads[:6]:
+            thread.join()
+        stop.set()
+        for thread in threads[6:]:
             thread.join()
         assert not errors, errors
         stored = {k for k, v in zip(keys, store.get_many(keys), strict=True) if v is not None}
         listed = set(store.query(Query(Key("/race"), keys_only=True)))
         assert listed == stored, round_
+
+
+# -- the index log ---------------------------------------------------------------------------------
+
+
+def _log_lines(store: MemcachedDatastore, path: str) -> list[bytes]:
+    client = raw_client()
+    try:
+        data = client.get(store._log_key(path))
+    finally:
+        client.close()
+    assert data is not None
+    return bytes(data).split(b"\n")[1:-1]
+
+
+def test_delete_writes_no_index_and_queries_compact(store: MemcachedDatastore) -> None:
+    store._compact_min = 10
+    store.put_many([(f"/c/{i}", i) for i in range(40)])
+    for _ in range(3):
+        store.put("/c/0", "again")  # an overwrite appends its name again
+    before = _log_lines(store, "/c")
+    assert len(before) == 43
+    store.delete_many([f"/c/{i}" for i in range(1, 35)])
+    assert _log_lines(store, "/c") == before  # a delete only deletes the value
+    got = {str(k) for k in store.query(Query(Key("/c"), keys_only=True))}
+    assert got == {"/c/0", *(f"/c/{i}" for i in range(35, 40))}
+    assert len(_log_lines(store, "/c")) == 6  # the query folded duplicates and dropped the dead
+    assert list(store.query(Query(Key("/c")))) == ["again", 35, 36, 37, 38, 39]
+
+
+def test_full_log_is_compacted_then_refused(store: MemcachedDatastore) -> None:
+    """A log at memcached's item size is compacted by the put that meets it, else ValueError."""
+    long = "n" * 400
+    first = [(f"/f/{long}{i}", i) for i in range(2000)]  # ~820 KB of names
+    store.put_many(first)
+    store.delete_many([k for k, _ in first])
+    second = [(f"/f/{long}x{i}", i) for i in range(2000)]
+    store.put_many(second)  # does not fit beside the dead names: compacted, then appended
+    assert len(list(store.query(Query(Key("/f"), keys_only=True)))) == 2000
+    third = [(f"/f/{long}y{i}", i) for i in range(2000)]
+    with pytest.raises(ValueError, match="full"):
+        store.put_many(third)
+    assert store.get_many([k for k, _ in third]) == [None] * 2000  # values taken back out
+    assert len(list(store.query(Query(Key("/f"), keys_only=True)))) == 2000
+
+
+def test_evicted_ancestor_is_listed_again(store: MemcachedDatastore) -> None:
+    store.put("/a/b/c/1", 1)
+    client = raw_client()
+    try:
+        client.delete(store._log_key("/a"))
+    finally:
+        client.close()
+    assert list(store.query(Query(Key("/"), recursive=True))) == []
+    assert list(store.query(Query(Key("/a/b/c")))) == [1]  # the collection itself is intact
+    other = MemcachedDatastore(servers(), prefix=store._prefix)
+    try:
+        other.put("/a/b/c/2", 2)  # a store that has not listed /a/b/c yet lists it
+        assert sorted(store.query(Query(Key("/"), recursive=True))) == [1, 2]
+        client = raw_client()
+        client.delete(store._log_key("/a/b"))
+        client.close()
+        store._register_every = 0.0  # every put re-lists its collection
+        store.put("/a/b/c/3", 3)
+        assert sorted(store.query(Query(Key("/a"), recursive=True))) == [1, 2, 3]
+    finally:
+        other.close()
 
 
 # -- clients, errors, URLs ---------------------------------------------------------------------------

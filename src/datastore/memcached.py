@@ -7,27 +7,29 @@ this store maps every key and keeps its own index:
   ``key + NUL + serialized value``: memcached keys are at most 250 bytes of
   printable ASCII, so the item key is a hash, and the real key rides inside
   the item so that queries return it and a hash collision is detected;
-* the index is a tree of *node* items ``PREFIX:n:<blake2b of a path>``, one
-  per collection path and per ancestor of one. A node holds its path, the
-  member names of the collection (``key.path == path``, named by the last
-  namespace of the key, see :mod:`datastore.indexing`) and the child segments
-  below it that lead to other collections. A collection query reads one node,
-  a recursive query walks the tree below its key.
+* the index is one append-only *log* item ``PREFIX:l:<blake2b of a path>``
+  per collection path and per ancestor of one: a header line naming the
+  path, then lines naming members of the collection (``key.path == path``,
+  named by the last namespace of the key, see :mod:`datastore.indexing`) and
+  child segments below it that lead to other collections.
 
-memcached has no transactions; nodes are updated with ``gets``/``cas`` loops
-(no update is ever lost to a concurrent writer) and ordered around the value
-writes so that the index always names *at least* the stored objects:
+Writes cost O(1) whatever the collection size, because memcached's
+``append`` is atomic on the server:
 
-* put: register the name (and the path's chain of nodes) if missing, write
-  the value, then rewrite the node once more. The final rewrite changes the
-  node's CAS token, so a concurrent delete that read the node before the value
-  was written cannot remove the name (its ``cas`` fails and it re-checks);
-* delete: remove the value, then remove the name only while its value is
-  verifiably absent, with ``cas`` on the node read *before* that check.
+* put: write the value, then append its name to the collection's log
+  (``add`` creates a missing log). The first put of a collection by a store
+  instance, or one that had to re-create the log, also appends the child
+  segment to each ancestor's log (and again every ``REGISTER_EVERY`` seconds,
+  which repairs an evicted ancestor);
+* delete: delete the value, nothing else. Queries fetch every listed value
+  and drop the missing ones, so a name without a value is harmless.
 
-A name whose value is gone (evicted, or a crash between the two steps) is
-harmless: queries fetch every named value and drop the missing ones. What
-eviction does to query results is documented in ``docs/stores/memcached.rst``.
+A query that reads a log with many more lines than live members rewrites it
+(``cas`` on the token it read before fetching the values). It drops only
+names whose value it saw missing; a put of such a name after that check
+appends *after* writing its value, which changes the token, so the
+rewrite fails and loses nothing. What eviction does to query results is
+documented in ``docs/stores/memcached.rst``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,54 +73,79 @@ DEFAULT_MAX_ITEM_SIZE = 1024 * 1024
 _ITEM_OVERHEAD = 400
 #: Item keys fetched per multi-get.
 CHUNK = 200
-#: ``cas`` attempts on one node before giving up under contention.
+#: Attempts to append to (or create) one log before giving up under contention.
 CAS_ATTEMPTS = 100
+#: Largest single append to a log (a big put_many appends in several steps).
+APPEND_BYTES = 64 * 1024
+#: A query rewrites a log with more lines than this when fewer than half are live.
+COMPACT_MIN = 64
+#: Seconds after which a put re-lists its collection in the ancestors' logs (repairs eviction).
+REGISTER_EVERY = 10.0
 DEFAULT_PREFIX = "ds"
 
 
-# -- index nodes ------------------------------------------------------------------------------
+# -- index logs -------------------------------------------------------------------------------
+
+_MEMBER = b"n"
+_CHILD = b"c"
+
+
+def _entry(kind: bytes, text: str) -> bytes:
+    """One log line: kind, the text as ASCII JSON (keeps lone surrogates, escapes newlines), LF."""
+    return kind + json.dumps(text).encode("ascii") + b"\n"
+
+
+def _header(path: str) -> bytes:
+    """The first line of a log: its own path, so that a hash collision is detected on read."""
+    return json.dumps(path).encode("ascii") + b"\n"
 
 
 @dataclass
-class _Node:
-    """One index item: the members of collection ``path`` and the child segments below it."""
+class _Log:
+    """A parsed index log: members (duplicates folded, in first-seen order) and child segments."""
 
     path: str
-    names: set[str] = field(default_factory=set)
+    names: list[str] = field(default_factory=list)
     children: set[str] = field(default_factory=set)
-
-    def encode(self) -> bytes:
-        # ASCII JSON keeps lone surrogates (\\udXXX escapes) that UTF-8 would refuse.
-        record = {"p": self.path, "n": sorted(self.names), "c": sorted(self.children)}
-        return json.dumps(record, separators=(",", ":")).encode("ascii")
+    entries: int = 0
 
     @classmethod
-    def decode(cls, data: bytes) -> _Node:
-        record = json.loads(data)
-        return cls(record["p"], set(record["n"]), set(record["c"]))
+    def parse(cls, data: bytes) -> _Log:
+        lines = [line for line in bytes(data).split(b"\n") if line]
+        log = cls(json.loads(lines[0]))
+        # One JSON document for all lines: much faster than one json.loads per line.
+        texts = json.loads(b"[" + b",".join(line[1:] for line in lines[1:]) + b"]")
+        names: dict[str, None] = {}
+        for line, text in zip(lines[1:], texts, strict=True):
+            if line[:1] == _MEMBER:
+                names[text] = None
+            else:
+                log.children.add(text)
+        log.names = list(names)
+        log.entries = len(texts)
+        return log
+
+    def compacted(self, live: Iterable[str]) -> bytes:
+        """The log rewritten with only ``live`` members (and every child segment)."""
+        parts = [_header(self.path)]
+        parts += [_entry(_CHILD, c) for c in sorted(self.children)]
+        parts += [_entry(_MEMBER, n) for n in sorted(live)]
+        return b"".join(parts)
 
 
 def _child_path(path: str, segment: str) -> str:
     return "/" + segment if path == "/" else f"{path}/{segment}"
 
 
-def _chain(path: str) -> list[tuple[str, str | None]]:
-    """``(node path, child segment it must list)`` from the root down to ``path`` (None at the end)."""
-    out: list[tuple[str, str | None]] = []
+def _ancestors(path: str) -> list[tuple[str, str]]:
+    """``(ancestor path, child segment it must list)`` from ``path``'s parent up to the root."""
+    out: list[tuple[str, str]] = []
     current = "/"
     for segment in path_segments(path):
         out.append((current, segment))
         current = _child_path(current, segment)
-    out.append((current, None))
+    out.reverse()
     return out
-
-
-@dataclass
-class _Plan:
-    """What one node must gain (puts) or may lose (deletes)."""
-
-    names: set[str] = field(default_factory=set)
-    children: set[str] = field(default_factory=set)
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -171,6 +199,10 @@ class MemcachedDatastore(Datastore):
         self._prefix = prefix
         self._max_record = max_item_size - _ITEM_OVERHEAD
         self._serializer = as_bytes_serializer(serializer)
+        self._compact_min = COMPACT_MIN
+        self._register_every = REGISTER_EVERY
+        #: Collection path -> when this instance last listed it in its ancestors' logs.
+        self._registered: dict[str, float] = {}
 
     # -- item keys ----------------------------------------------------------------------------
 
@@ -181,8 +213,8 @@ class MemcachedDatastore(Datastore):
     def _value_key(self, key: Key) -> str:
         return self._item_key("v", key._string)
 
-    def _node_key(self, path: str) -> str:
-        return self._item_key("n", path)
+    def _log_key(self, path: str) -> str:
+        return self._item_key("l", path)
 
     # -- errors and lifecycle ------------------------------------------------------------------
 
@@ -283,149 +315,149 @@ class MemcachedDatastore(Datastore):
         self.delete_many(deletes)
 
     def _put_records(self, records: list[tuple[Key, bytes]]) -> None:
-        """Index the names, write the values, then touch the collection nodes (see module doc)."""
+        """Write the values, then append their names to the collection logs (see module doc).
+
+        Values first: a log line then always follows the value it names, so a
+        compaction that saw a value missing cannot lose a name written after
+        (the append changes the log's CAS token and the compaction's ``cas`` fails).
+        """
         if not records:
             return
-        plans: dict[str, _Plan] = {}
-        collections: dict[str, set[str]] = {}
+        items = list({self._value_key(key): record for key, record in records}.items())
+        failed: list[str] = []
+        try:
+            for start in range(0, len(items), CHUNK):
+                with self._errors() as client:
+                    failed += client.set_many(dict(items[start : start + CHUNK]), noreply=False)
+        except BackendError:
+            # The server refused an item: the ones it did store must still be listed.
+            self._index_records(records)
+            raise
+        self._index_records(records)
+        if failed:
+            raise BackendError(f"memcached refused to store {len(failed)} item(s), e.g. {failed[0]}")
+
+    def _index_records(self, records: list[tuple[Key, bytes]]) -> None:
+        """Append each record's name to its collection's log; list new collections."""
+        by_path: dict[str, dict[str, Key]] = {}
         for key, _ in records:
             path, name = split_key(key)
-            collections.setdefault(path, set()).add(name)
-            for node_path, child in _chain(path):
-                plan = plans.setdefault(node_path, _Plan())
-                if child is None:
-                    plan.names.add(name)
-                else:
-                    plan.children.add(child)
-        unchanged = self._register(plans)
-        items = list({self._value_key(key): record for key, record in records}.items())
-        for start in range(0, len(items), CHUNK):
-            with self._errors() as client:
-                failed = client.set_many(dict(items[start : start + CHUNK]), noreply=False)
-            if failed:
-                raise BackendError(
-                    f"memcached refused to store {len(failed)} item(s), e.g. {failed[0]}"
-                )
-        for path, names in collections.items():
-            self._update(path, _Plan(names=names), unchanged.get(path), always=True)
+            by_path.setdefault(path, {})[name] = key
+        pending = list(by_path)
+        for path, names in by_path.items():
+            created = False
+            for lines in self._batches([_entry(_MEMBER, n) for n in names]):
+                try:
+                    created = self._append(path, lines) or created
+                except ValueError:
+                    # A full collection: take back out the values not indexed yet, so
+                    # that no stored object is missing from queries.
+                    unindexed = [self._value_key(k) for p in pending for k in by_path[p].values()]
+                    self._delete_items(unindexed)
+                    raise
+            pending.remove(path)
+            listed = self._registered.get(path)
+            if created or listed is None or time.monotonic() - listed > self._register_every:
+                self._register(path)
 
-    def _register(self, plans: dict[str, _Plan]) -> dict[str, tuple[_Node, Any]]:
-        """Add what is missing to every planned node; return unchanged nodes with their CAS tokens.
+    def _batches(self, lines: list[bytes]) -> Iterator[bytes]:
+        """``lines`` joined into appends of at most APPEND_BYTES each."""
+        batch: list[bytes] = []
+        size = 0
+        for line in lines:
+            if batch and size + len(line) > APPEND_BYTES:
+                yield b"".join(batch)
+                batch, size = [], 0
+            batch.append(line)
+            size += len(line)
+        if batch:
+            yield b"".join(batch)
 
-        Nodes are written deepest first, so that a node listed as a child by
-        its parent exists (a missing one then means it was evicted).
+    def _register(self, path: str) -> None:
+        """List ``path`` in each ancestor's log, deepest first (a listed child then exists)."""
+        for parent, segment in _ancestors(path):
+            self._append(parent, _entry(_CHILD, segment))
+        self._registered[path] = time.monotonic()
+
+    def _append(self, path: str, lines: bytes) -> bool:
+        """Append ``lines`` to the log of ``path``, creating it if missing (True if created).
+
+        memcached answers NOT_STORED both for a missing item (then ``add``
+        creates it) and for an append that would outgrow the item size. A log
+        that exists yet refuses the lines twice is compacted once and the
+        append retried; if it still refuses them, the collection is full: ValueError.
         """
-        keys = {self._node_key(path): path for path in plans}
-        with self._errors() as client:
-            found = client.gets_many(list(keys))
-        current: dict[str, tuple[_Node, Any]] = {}
-        for item_key, (data, token) in found.items():
-            current[keys[item_key]] = (self._node(keys[item_key], data), token)
-        # Check sizes first, so that a full node refuses the put before anything is written.
-        for path, plan in plans.items():
-            node = current[path][0] if path in current else _Node(path)
-            self._check_size(_Node(path, node.names | plan.names, node.children | plan.children))
-        unchanged: dict[str, tuple[_Node, Any]] = {}
-        for path in reversed(plans):
-            plan = plans[path]
-            known = current.get(path)
-            if known is not None and plan.names <= known[0].names and plan.children <= known[0].children:
-                unchanged[path] = known
-            else:
-                self._update(path, plan, known)
-        return unchanged
-
-    def _update(
-        self, path: str, plan: _Plan, known: tuple[_Node, Any] | None, *, always: bool = False
-    ) -> None:
-        """CAS loop: add ``plan``'s names and children to node ``path``.
-
-        ``known`` is the node and its CAS token as read earlier (a stale one
-        only costs a retry). With ``always`` the node is rewritten even when
-        it holds everything already: a put uses that to change the token
-        after writing its value (see the module docstring).
-        """
-        item_key = self._node_key(path)
-        for _ in range(CAS_ATTEMPTS):
+        item_key = self._log_key(path)
+        compacted = False
+        for refused in range(1, CAS_ATTEMPTS + 1):
             with self._errors() as client:
-                if known is None:
-                    data, token = client.gets(item_key)
-                    known = None if data is None else (self._node(path, data), token)
-                if known is None:
-                    node = _Node(path, set(plan.names), set(plan.children))
-                    self._check_size(node)
-                    if client.add(item_key, node.encode(), noreply=False):
-                        return
-                else:
-                    old, token = known
-                    if not always and plan.names <= old.names and plan.children <= old.children:
-                        return
-                    node = _Node(path, old.names | plan.names, old.children | plan.children)
-                    self._check_size(node)
-                    if client.cas(item_key, node.encode(), token, noreply=False):
-                        return
-            known = None
+                if client.append(item_key, lines, noreply=False):
+                    return False
+                if client.add(item_key, _header(path) + lines, noreply=False):
+                    return True
+            if refused >= 2:
+                if compacted:
+                    raise ValueError(
+                        f"the memcached index of {path} is full ({self._max_record} bytes after"
+                        " compaction): memcached cannot index this many objects in one"
+                        " collection; use fewer or shorter keys per collection"
+                    )
+                self._compact(path)
+                compacted = True
         raise BackendError(f"could not update the memcached index of {path}: too much contention")
+
+    def _compact(self, path: str) -> None:
+        """Rewrite the log of ``path`` with its live members only, if nobody changed it meanwhile."""
+        with self._errors() as client:
+            data, token = client.gets(self._log_key(path))
+        if data is None:
+            return
+        log = self._log(path, data)
+        live = self._live(path, log.names)
+        self._rewrite(log, live, token)
+
+    def _rewrite(self, log: _Log, live: Iterable[str], token: Any) -> None:
+        # A failed cas means a writer appended since the read: its lines stay, nothing is lost.
+        with self._errors() as client:
+            client.cas(self._log_key(log.path), log.compacted(live), token, noreply=False)
+
+    def _live(self, path: str, names: list[str]) -> list[str]:
+        keys = {join_key(path, n): n for n in names}
+        present = self._fetch(list(keys))
+        return [keys[k] for k in keys if k in present]
 
     def _delete_keys(self, keys: list[Key]) -> None:
-        """Delete the values, then drop each name whose value is verifiably gone (see module doc)."""
-        with self._errors() as client:
-            client.delete_many([self._value_key(k) for k in keys], noreply=False)
-        by_path: dict[str, dict[str, Key]] = {}
-        for key in keys:
-            path, name = split_key(key)
-            by_path.setdefault(path, {})[name] = key
-        for path, names in by_path.items():
-            self._remove_names(path, names)
+        """Delete the values only: a name without a value is dropped by queries and compactions."""
+        self._delete_items([self._value_key(k) for k in keys])
 
-    def _remove_names(self, path: str, names: dict[str, Key]) -> None:
-        item_key = self._node_key(path)
-        for _ in range(CAS_ATTEMPTS):
+    def _delete_items(self, item_keys: list[str]) -> None:
+        for start in range(0, len(item_keys), CHUNK):
             with self._errors() as client:
-                data, token = client.gets(item_key)
-            if data is None:
-                return
-            node = self._node(path, data)
-            listed = [name for name in names if name in node.names]
-            if not listed:
-                return
-            # Read after the node: a value written since then keeps its name (the put's
-            # final node rewrite makes the cas below fail, and this loop looks again).
-            present = self._fetch([names[n] for n in listed])
-            gone = {n for n in listed if names[n] not in present}
-            if not gone:
-                return
-            node.names -= gone
-            with self._errors() as client:
-                if client.cas(item_key, node.encode(), token, noreply=False) is not False:
-                    return
-        raise BackendError(f"could not update the memcached index of {path}: too much contention")
+                client.delete_many(item_keys[start : start + CHUNK], noreply=False)
 
-    def _node(self, path: str, data: bytes) -> _Node:
-        node = _Node.decode(data)
-        if node.path != path:
+    def _log(self, path: str, data: bytes) -> _Log:
+        try:
+            log = _Log.parse(data)
+        except (ValueError, TypeError) as exc:
             raise BackendError(
-                f"index item {self._node_key(path)} belongs to {node.path!r}, not {path!r}:"
+                f"index item {self._log_key(path)} of {path!r} is not an index log:"
+                " a foreign writer under this prefix"
+            ) from exc
+        if log.path != path:
+            raise BackendError(
+                f"index item {self._log_key(path)} belongs to {log.path!r}, not {path!r}:"
                 " a hash collision or a foreign writer under this prefix"
             )
-        return node
-
-    def _check_size(self, node: _Node) -> None:
-        if len(node.encode()) > self._max_record:
-            raise ValueError(
-                f"the memcached index of {node.path} would exceed {self._max_record} bytes:"
-                " memcached cannot index this many objects in one collection; use fewer or"
-                " shorter keys per collection, or a store with a real index"
-            )
+        return log
 
     # -- queries ------------------------------------------------------------------------------------
 
     def query(self, query: Query) -> Cursor:
-        """Scope through the index nodes; the naive engine filters, orders and pages.
+        """Scope through the index logs; the naive engine filters, orders and pages.
 
-        Objects whose value is gone (evicted or deleted meanwhile) are
-        skipped. A ``keys_only`` query without filters or orders still reads
-        the values, because an index name alone does not prove the object exists.
+        Objects whose value is gone (evicted or deleted) are skipped. A
+        ``keys_only`` query without filters or orders still reads the values,
+        because an index name alone does not prove the object exists.
         """
         if self._client is None:
             raise ClosedError("this MemcachedDatastore was closed; open a new one")
@@ -433,58 +465,59 @@ class MemcachedDatastore(Datastore):
         return engine.run(query, pairs, scoped=True)
 
     def _scope_pairs(self, path: str, recursive: bool) -> Iterator[Pair]:
-        for node in self._nodes(path, recursive):
-            keys = [join_key(node.path, name) for name in sorted(node.names)]
+        for log, token in self._logs(path, recursive):
+            keys = [join_key(log.path, name) for name in log.names]
+            live: list[str] = []
             for start in range(0, len(keys), CHUNK):
                 part = keys[start : start + CHUNK]
                 records = self._fetch(part)
-                for key in part:
+                for key, name in zip(part, log.names[start : start + CHUNK], strict=True):
                     if key in records:
+                        live.append(name)
                         yield key, self._value_of(key, records[key])
+            if log.entries > self._compact_min and log.entries > 2 * (len(live) + len(log.children)):
+                self._rewrite(log, live, token)
 
-    def _nodes(self, path: str, recursive: bool) -> Iterator[_Node]:
-        """Node ``path``, then (when ``recursive``) every node below it, level by level."""
+    def _logs(self, path: str, recursive: bool) -> Iterator[tuple[_Log, Any]]:
+        """Log ``path`` with its CAS token, then (when ``recursive``) every log below it, level by level."""
         level = [path]
         listed: set[str] = set()
         while level:
             below: list[str] = []
             for start in range(0, len(level), CHUNK):
-                part = {self._node_key(p): p for p in level[start : start + CHUNK]}
+                part = {self._log_key(p): p for p in level[start : start + CHUNK]}
                 with self._errors() as client:
-                    found = client.get_many(list(part))
+                    found = client.gets_many(list(part))
                 for item_key, node_path in part.items():
-                    data = found.get(item_key)
-                    if data is None:
+                    if item_key not in found:
                         if node_path in listed:
                             log.warning(
-                                "memcached evicted the index node of %s: objects below it are"
+                                "memcached evicted the index log of %s: objects below it are"
                                 " missing from query results until they are written again",
                                 node_path,
                             )
                         continue
-                    node = self._node(node_path, data)
-                    yield node
+                    data, token = found[item_key]
+                    index = self._log(node_path, data)
+                    yield index, token
                     if recursive:
-                        for child in sorted(node.children):
+                        for child in sorted(index.children):
                             child_path = _child_path(node_path, child)
-                            listed.add(child_path)
-                            below.append(child_path)
+                            if child_path not in listed:
+                                listed.add(child_path)
+                                below.append(child_path)
             level = below
 
     # -- housekeeping ---------------------------------------------------------------------------------
 
     def clear(self) -> None:
-        """Delete every object and index node this store can reach (not atomic)."""
-        nodes = list(self._nodes("/", True))
-        for node in nodes:
-            keys = [join_key(node.path, name) for name in node.names]
-            for start in range(0, len(keys), CHUNK):
-                with self._errors() as client:
-                    client.delete_many(
-                        [self._value_key(k) for k in keys[start : start + CHUNK]], noreply=False
-                    )
+        """Delete every object and index log this store can reach (not atomic)."""
+        logs = [index for index, _ in self._logs("/", True)]
+        for index in logs:
+            self._delete_keys([join_key(index.path, name) for name in index.names])
         with self._errors() as client:
-            client.delete_many([self._node_key(n.path) for n in nodes], noreply=False)
+            client.delete_many([self._log_key(i.path) for i in logs], noreply=False)
+        self._registered.clear()
 
     def __repr__(self) -> str:
         return f"<MemcachedDatastore prefix={self._prefix!r}>"
