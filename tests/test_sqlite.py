@@ -21,6 +21,7 @@ from datastore import Key, Query, serialize
 from datastore.serialize import JSONSerializer
 from datastore.sql import SQLDatastore
 from datastore.sqlite import SQLiteDatastore, sqlite_url
+from datastore.sqlquery import Fields, SQLiteDialect, plan_query
 from datastore.testing import DatastoreTests
 
 SRC = str(Path(datastore.__file__).resolve().parent.parent)
@@ -73,9 +74,11 @@ class TestSQLiteOtherSerializer(DatastoreTests):
 
 
 def _raw_rows(path: Path, table: str = "datastore") -> list[tuple[Any, ...]]:
+    """key, path, the value's SQLite type and doc of every row, in tree order."""
     with sqlite3.connect(path) as conn:
         return conn.execute(
-            f'SELECT "key", "path", "tree", typeof("value"), "doc" FROM "{table}" ORDER BY "tree"'
+            f'SELECT "key", "path", typeof("value"), "doc" FROM "{table}"'
+            " ORDER BY CAST(replace(\"key\", '/', char(0)) AS BLOB)"
         ).fetchall()
 
 
@@ -88,14 +91,23 @@ def test_layout_json_text_path_and_tree_order(tmp_path: Path) -> None:
     # Tree order: '/a/b' (and what lies below '/a') sorts before '/a-b'.
     assert [r[0] for r in rows] == ["/a/b", "/a/b:c", "/a-b", "/a:x"]
     assert {r[0]: r[1] for r in rows} == {"/a/b": "/a", "/a/b:c": "/a/b", "/a:x": "/a", "/a-b": "/"}
-    assert all(r[3] == "text" and r[4] is None for r in rows)
+    assert all(r[2] == "text" and r[3] is None for r in rows)
     with sqlite3.connect(path) as conn:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        # One B-tree: the primary key (path, key) of a WITHOUT ROWID table, no other index.
+        primary = [(r[1], r[5]) for r in conn.execute('PRAGMA table_info("datastore")') if r[5]]
+        indexes = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
         plan = " ".join(str(r) for r in conn.execute(
-            'EXPLAIN QUERY PLAN SELECT "key" FROM "datastore" WHERE "path" = ? ORDER BY "tree"',
+            'EXPLAIN QUERY PLAN SELECT "key" FROM "datastore" WHERE "path" = ? ORDER BY "key"',
             ("/a",)))
+        # Within a collection, key order is tree order ('/a/b' before '/a:x' and '/a-b').
+        collection = [r[0] for r in conn.execute(
+            'SELECT "key" FROM "datastore" WHERE "path" = ? ORDER BY "key"', ("/a",))]
     assert mode == "wal"
-    assert "datastore_path" in plan and "TEMP B-TREE" not in plan
+    assert sorted(primary, key=lambda c: c[1]) == [("path", 1), ("key", 2)]
+    assert all(name.startswith("sqlite_autoindex") for (name,) in indexes)
+    assert "PRIMARY KEY" in plan and "TEMP B-TREE" not in plan
+    assert collection == ["/a/b", "/a:x"]
 
 
 def test_other_serializers_store_blobs(tmp_path: Path) -> None:
@@ -103,7 +115,7 @@ def test_other_serializers_store_blobs(tmp_path: Path) -> None:
     with SQLiteDatastore(path, serializer=None) as ds:
         ds.put("/a", b"\x00\xff")
         assert ds.get("/a") == b"\x00\xff"
-    assert _raw_rows(path)[0][3] == "blob"
+    assert _raw_rows(path)[0][2] == "blob"
 
 
 def test_nul_and_control_characters_in_strings_are_queried_exactly(tmp_path: Path) -> None:
@@ -120,7 +132,7 @@ def test_nul_and_control_characters_in_strings_are_queried_exactly(tmp_path: Pat
                 want = [k for k, _ in datastore.core.engine.run(query, pairs).items()]
                 assert [k for k, _ in ds.query(query.copy()).items()] == want, (op, target)
         assert ds.get("/s/k4") == {"s": "\x01\x00", "t": ["\x01\x00"]}
-    docs = [r[4] for r in _raw_rows(path)]
+    docs = [r[3] for r in _raw_rows(path)]
     assert sum(d is not None for d in docs) == 7  # only the strings with NUL or U+0001
 
 
@@ -185,6 +197,139 @@ def test_unpushable_parts_are_finished_in_python(tmp_path: Path) -> None:
         for query in queries:
             want = list(datastore.core.engine.run(query, pairs).items())
             assert list(ds.query(query.copy()).items()) == want, query
+
+
+# -- field indexes ----------------------------------------------------------------------------
+
+
+def _people(count: int, collection: str = "/people") -> list[tuple[Key, Any]]:
+    """``count`` objects with an int ``age``, a float ``score`` and mixed-type ``x`` fields."""
+    mixed: list[Any] = [None, True, 3, 2.5, "s", [1], {"k": 1}]
+    return [
+        (Key(f"{collection}/p{i:06d}"),
+         {"age": (i * 37) % 100, "score": ((i * 7919) % 10007) / 7.0, "x": mixed[i % 7]})
+        for i in range(count)
+    ]
+
+
+def _vm_steps(path: Path, ds: SQLiteDatastore, query: Query) -> int:
+    """SQLite virtual-machine instructions (in hundreds) that ``query``'s SELECT runs: work, not time."""
+    plan = plan_query(query, SQLiteDialect(), ds.table, Fields.JSON, ds.indexes)
+    assert plan.sql is not None
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    with sqlite3.connect(path) as conn:
+        conn.set_progress_handler(count, 100)
+        conn.execute(plan.sql, plan.params).fetchall()
+    return steps[0]
+
+
+def test_field_index_serves_filtered_ordered_pages(tmp_path: Path) -> None:
+    path = tmp_path / "ix.db"
+    ds = SQLiteDatastore(path)
+    pairs = _people(3000)
+    ds.put_many(pairs)
+    ds.put_many(_people(500, "/other"))
+    queries = {
+        "walk": Query("/people", limit=10).filter("age", ">=", 50).order("-score"),
+        "seek": Query("/people", limit=10, offset=3).filter("age", ">", 90).order("-age"),
+        "seek up": Query("/people", limit=10).filter("age", "<", 10).order("age"),
+        "mixed types": Query("/people", limit=10).order("-x").order("score"),
+    }
+    full_sort = "USE TEMP B-TREE FOR ORDER BY"
+    plans = {name: ds.explain(q.copy()) for name, q in queries.items()}
+    assert all(full_sort in plan for plan in plans.values())  # no index yet: a full sort
+    ds.create_index("score")
+    ds.create_index("age")
+    ds.create_index("x")
+    ds.create_index("age")  # again: nothing happens
+    assert ds.indexes == ("age", "score", "x")
+    plans = {name: ds.explain(q.copy()) for name, q in queries.items()}
+    # Descending: the index is read backwards, and only runs of ties are sorted by key.
+    assert "datastore:score:a" in plans["walk"] and full_sort not in plans["walk"]
+    # The filter pins age to numbers: the index seeks to the range, in order.
+    assert "datastore:age:a" in plans["seek"] and ">?" in plans["seek"]
+    assert "datastore:age:a" in plans["seek up"] and "<?" in plans["seek up"]
+    assert "TEMP B-TREE" not in plans["seek up"]
+    assert "datastore:x:a" in plans["mixed types"] and full_sort not in plans["mixed types"]
+    assert all(full_sort not in plan for plan in plans.values())
+    for name, query in queries.items():
+        want = list(datastore.core.engine.run(query.copy(), pairs).items())
+        assert list(ds.query(query.copy()).items()) == want, name
+    ds.close()
+    with SQLiteDatastore(path) as again:  # the catalog tells a new store what is indexed
+        assert again.indexes == ("age", "score", "x")
+        again.drop_index("x")
+        again.drop_index("x")
+        assert again.indexes == ("age", "score")
+        assert full_sort in again.explain(queries["mixed types"].copy())
+
+
+def test_with_an_index_a_page_costs_the_same_in_a_ten_times_larger_collection(
+    tmp_path: Path,
+) -> None:
+    query = Query("/people", limit=10).filter("age", ">=", 50).order("-score")
+    steps: dict[tuple[bool, int], int] = {}
+    for indexed in (False, True):
+        for count in (2000, 20000):
+            path = tmp_path / f"cost-{indexed}-{count}.db"
+            with SQLiteDatastore(path, indexes=["score"] if indexed else []) as ds:
+                ds.put_many(_people(count))
+                steps[indexed, count] = _vm_steps(path, ds, query.copy())
+    # Without the index the engine sorts the collection; with it, it reads a page.
+    assert steps[False, 20000] > 5 * steps[False, 2000]
+    assert steps[True, 20000] <= steps[True, 2000] + 1
+    assert steps[True, 20000] * 20 < steps[False, 20000]
+
+
+def test_index_options_and_bad_fields(tmp_path: Path) -> None:
+    with SQLiteDatastore(tmp_path / "o.db", indexes=["age", "score"]) as ds:
+        assert ds.indexes == ("age", "score")
+        for bad in ("a b", "1x", "x" * 49, "", "a-b", 'a"b', 3):
+            with pytest.raises(ValueError, match="cannot index field"):
+                ds.create_index(bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="cannot index field"):
+            ds.drop_index("a b")
+    with pytest.raises(TypeError, match="list of field names"):
+        SQLiteDatastore(tmp_path / "o.db", indexes="age")
+    with pytest.raises(ValueError, match="cannot index field"):
+        SQLiteDatastore(tmp_path / "bad.db", indexes=["ok", "not ok"])
+    with datastore.open("sqlite:///" + (tmp_path / "u.db").as_posix() + "?indexes=n,m") as ds:
+        assert isinstance(ds, SQLiteDatastore) and ds.indexes == ("m", "n")
+    with SQLDatastore("sqlite:///" + (tmp_path / "u.db").as_posix() + "?indexes=k") as sql:
+        assert sql.indexes == ("k", "m", "n")
+
+
+def test_earlier_layout_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute('CREATE TABLE "datastore" ("key" TEXT NOT NULL PRIMARY KEY, "path" TEXT NOT'
+                     ' NULL, "tree" BLOB NOT NULL, "value" NOT NULL, "doc" TEXT) WITHOUT ROWID')
+    with pytest.raises(ValueError, match="earlier development version"):
+        SQLiteDatastore(path)
+
+
+def test_bulk_writes_keep_the_order_of_their_items(tmp_path: Path) -> None:
+    # Multi-row statements carry most rows; rows with a query copy (NUL in a
+    # string) go on their own. Either way the last item for a key wins.
+    with SQLiteDatastore(tmp_path / "order.db") as ds:
+        items: list[tuple[str, Any]] = [(f"/o/k{i}", {"s": f"v{i}"}) for i in range(1007)]
+        items += [("/o/k5", {"s": "\x00a"}), ("/o/k6", {"s": "b"}), ("/o/k5", {"s": "c"}),
+                  ("/o/k6", {"s": "\x00d"}), ("/o/k1006", {"s": "e"})]
+        ds.put_many(items)
+        assert len(list(ds.query(Query("/o", keys_only=True)))) == 1007
+        assert ds.get_many(["/o/k5", "/o/k6", "/o/k1006", "/o/k0"]) == [
+            {"s": "c"}, {"s": "\x00d"}, {"s": "e"}, {"s": "v0"}]
+        assert [v["s"] for v in ds.query(Query("/o").filter("s", "<", "a"))] == ["\x00d"]
+        with ds.batch() as batch:
+            batch.put("/o/k7", {"s": "\x00x"})
+            batch.put("/o/k8", {"s": "y"})
+            batch.delete("/o/k9")
+        assert ds.get_many(["/o/k7", "/o/k8", "/o/k9"]) == [{"s": "\x00x"}, {"s": "y"}, None]
 
 
 # -- crash safety and concurrency -------------------------------------------------------------

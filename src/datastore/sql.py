@@ -1,10 +1,11 @@
 """SQLDatastore: objects as rows of one table on PostgreSQL, MySQL/MariaDB or SQLite.
 
-One row per object (layout in :mod:`datastore.sqlquery`): the key is the
-primary key, the collection path is indexed together with the key's tree
-order, and the value is JSON text, so that a query's scope, filters,
-orders, offset and limit run in the server (translated by
-:func:`datastore.sqlquery.plan_query`) and only the page comes back.
+One row per object (layout in :mod:`datastore.sqlquery`): the key, its
+collection path in an index together with the key's tree order, and the
+value as JSON text, so that a query's scope, filters, orders, offset and
+limit run in the server (translated by :func:`datastore.sqlquery.plan_query`)
+and only the page comes back. :meth:`SQLDatastore.create_index` adds field
+indexes that let an ordered, limited query stop after its page.
 
 This module holds what the SQL stores share beyond the SQL text: the
 drivers (psycopg 3, PyMySQL, the standard ``sqlite3``), a small connection
@@ -19,9 +20,11 @@ never when this module is imported.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 import weakref
@@ -31,7 +34,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from .core import engine as naive
-from .core.datastore import Datastore, items_of, write_key
+from .core.datastore import Datastore, check_value, items_of, write_key
 from .core.key import Key, KeyLike, to_key
 from .core.query import Cursor, Query
 from .drivers import require
@@ -44,6 +47,7 @@ from .sqlquery import (
     PostgreSQLDialect,
     SQLiteDialect,
     check_table_name,
+    index_field,
     plan_query,
     query_document,
 )
@@ -56,7 +60,7 @@ T = TypeVar("T")
 Pair = tuple[Key, Any]
 
 #: Options of ours that may ride in a URL's query string.
-_URL_OPTIONS = ("table", "pool_size", "connect_timeout")
+_URL_OPTIONS = ("table", "pool_size", "connect_timeout", "indexes")
 #: SQLite's ``synchronous`` settings that keep a committed transaction after a process crash.
 SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
 
@@ -82,10 +86,18 @@ class _Engine:
     #: Whether a forked child may open connections of its own (False: the
     #: data lives in the parent's connection, as for ``:memory:`` or a given one).
     reopens_after_fork: bool = True
+    #: Runs one SELECT and returns its rows, ``fetch(connection, sql, params)``
+    #: (None: through a cursor of our own).
+    fetch: Callable[[Any, str, Any], list[Any]] | None = None
 
 
 def _never_broken(conn: Any) -> bool:
     return False
+
+
+def _connection_fetch(conn: Any, sql: str, params: Any) -> list[Any]:
+    """One SELECT through ``connection.execute`` (sqlite3, psycopg): no cursor of our own."""
+    return conn.execute(sql, params).fetchall()  # type: ignore[no-any-return]
 
 
 def _quiet_close(conn: Any) -> None:
@@ -157,6 +169,7 @@ def sqlite_engine(path: str, *, timeout: float = 30.0, synchronous: str = "NORMA
         # One in-memory database lives in one connection: every thread shares it.
         pool_size=1 if memory else _check_pool_size(pool_size),
         reopens_after_fork=not memory,
+        fetch=_connection_fetch,
     )
 
 
@@ -207,6 +220,7 @@ def _postgresql_engine(url: str, rest: list[tuple[str, str]], timeout: float,
         broken=_psycopg_broken,
         where=where,
         pool_size=pool_size,
+        fetch=_connection_fetch,
     )
 
 
@@ -249,7 +263,8 @@ def _connection_engine(conn: Any) -> _Engine:
     if isinstance(conn, sqlite3.Connection):
         conn.isolation_level = None  # the store runs its own transactions
         return _Engine(SQLiteDialect(), (sqlite3.Error,), None, _never_broken,
-                       "a sqlite3 connection", 1, reopens_after_fork=False)
+                       "a sqlite3 connection", 1, reopens_after_fork=False,
+                       fetch=_connection_fetch)
     if module == "psycopg":
         psycopg = require("psycopg", backend="SQLDatastore (PostgreSQL)", extra="postgresql")
         try:
@@ -260,7 +275,8 @@ def _connection_engine(conn: Any) -> _Engine:
                 " to SQLDatastore"
             ) from exc
         return _Engine(PostgreSQLDialect(), (psycopg.Error,), None, _psycopg_broken,
-                       "a psycopg connection", 1, reopens_after_fork=False)
+                       "a psycopg connection", 1, reopens_after_fork=False,
+                       fetch=_connection_fetch)
     if module == "pymysql":
         pymysql = require("pymysql", backend="SQLDatastore (MySQL)", extra="mysql")
         if "utf8mb4" not in str(getattr(conn, "charset", "")):
@@ -453,7 +469,8 @@ class SQLDatastore(Datastore):
     keys); anything else is refused with TypeError before writing. The table
     is created if absent. Queries run in the server: see
     ``docs/stores/sql.rst`` for the layout, what is pushed down, and the
-    guarantees.
+    guarantees. ``indexes=['age', ...]`` creates field indexes (see
+    :meth:`create_index`) when the store opens.
     """
 
     def __init__(
@@ -463,38 +480,55 @@ class SQLDatastore(Datastore):
         *,
         pool_size: int | None = None,
         connect_timeout: float | None = None,
+        indexes: Iterable[str] = (),
     ) -> None:
         if isinstance(url_or_connection, str):
-            engine, table = _engine_from_url(url_or_connection, table, pool_size,
-                                             connect_timeout)
+            engine, table, url_indexes = _engine_from_url(url_or_connection, table, pool_size,
+                                                          connect_timeout)
             given = None
+            if indexes == ():
+                indexes = url_indexes
         else:
             if pool_size is not None or connect_timeout is not None:
                 raise ValueError("pool_size and connect_timeout apply to URLs, not a connection")
             engine, given = _connection_engine(url_or_connection), url_or_connection
-        self._start(engine, "datastore" if table is None else table, _json, Fields.JSON, given)
+        self._start(engine, "datastore" if table is None else table, _json, Fields.JSON, given,
+                    indexes)
 
     # -- set-up ---------------------------------------------------------------------------
 
     def _start(self, engine: _Engine, table: str, serializer: Any, fields: Fields,
-               given: Any = None) -> None:
-        """Bind the store to ``engine`` and ``table``, creating the table if absent."""
+               given: Any = None, indexes: Iterable[str] = ()) -> None:
+        """Bind the store to ``engine`` and ``table``, creating the table (and indexes) if absent."""
         self._table = check_table_name(table)
+        wanted = [index_field(f) for f in _field_names(indexes)]
         self._engine = engine
         self._dialect = d = engine.dialect
         self._serializer = serializer
         self._fields = fields
         self._json = fields is Fields.JSON
+        #: What a row's value decodes with: the serializer itself when it reads every row.
+        self._decode_value = serializer.loads if self._json else self._decode
+        self._fetch = engine.fetch or _db_fetch
+        self._key_params = d.key_params
         self._pool = _Pool(engine, given)
-        t, k, v, m = d.quote(table), d.quote("key"), d.quote("value"), d.mark
-        self._sql_get = f"SELECT {v} FROM {t} WHERE {k} = {m}"
-        self._sql_contains = f"SELECT 1 FROM {t} WHERE {k} = {m}"
-        self._sql_delete = f"DELETE FROM {t} WHERE {k} = {m}"
-        self._sql_upsert = d.upsert(table)
+        t = d.quote(table)
+        where = d.key_condition()
+        self._sql_get = f"SELECT {d.value_column()} FROM {t} WHERE {where}"
+        self._sql_contains = f"SELECT 1 FROM {t} WHERE {where}"
+        self._sql_delete = f"DELETE FROM {t} WHERE {where}"
+        self._upserts = d.upserts(table)
+        #: SQLite's multi-row upserts, by row count (built on first use).
+        self._multi_upserts: dict[int, str] = {}
+        #: The fields this store knows to have an index (replaced whole, never mutated).
+        self._indexed: frozenset[str] = frozenset()
         try:
             self._create_table()
             if fields is Fields.JSON and isinstance(d, SQLiteDialect):
                 self._check_json_functions()
+            self._indexed = self._find_indexes()
+            for field in wanted:
+                self.create_index(field)
         except BaseException:
             self._pool.close()
             raise
@@ -526,11 +560,117 @@ class SQLDatastore(Datastore):
                 f"table {self._table!r} exists but is not a datastore table (columns"
                 f" {', '.join(d.columns())} expected); choose another table= name"
             ) from exc
+        if isinstance(d, SQLiteDialect):
+            self._refuse_old_sqlite_layout()
         if indexes:
             try:
                 self._run(_db_script, indexes, None)
             except BackendError:
                 self._run(_db_script, indexes, None)
+
+    def _refuse_old_sqlite_layout(self) -> None:
+        """Refuse a table of the first SQLite layout (primary key ``key``, a ``tree`` column)."""
+        t = self._dialect.quote(self._table)
+        try:
+            self._run(_db_fetch, f"SELECT {t}.\"tree\" FROM {t} WHERE 1 = 0", ())
+        except BackendError:
+            return  # no such column: the current layout
+        raise ValueError(
+            f"table {self._table!r} has the layout of an earlier development version of"
+            " datastore (a 'tree' column); copy its objects into a new table, e.g. with"
+            " `datastore copy`, or choose another table= name"
+        )
+
+    # -- field indexes ----------------------------------------------------------------------
+
+    def create_index(self, field: str) -> None:
+        """Index the field ``field`` of the stored JSON values, in every collection.
+
+        Queries that order by the field (``order('age')`` or
+        ``order('-age')``) then walk the index within their collection and
+        stop after ``offset + limit`` matching objects, and filters on it seek
+        to their range, so a page costs what the page holds rather than what
+        the collection holds. The index holds exactly the expressions the
+        queries use, so results are the same with or without it; each write
+        then also updates the index (two B-tree entries per indexed field).
+
+        ``field`` is 1-48 letters, digits or ``_`` (ValueError otherwise).
+        Creating an index that exists does nothing. On MySQL/MariaDB the
+        index lives in generated columns of at most 768 bytes per string: a
+        string longer than that in an indexed field is refused with
+        ValueError (and so is creating the index while the table holds one).
+        """
+        field = index_field(field)
+        d = self._dialect
+        if isinstance(d, MySQLDialect):
+            if field in self._find_indexes():
+                self._indexed = self._indexed | {field}
+                return
+            self._refuse_long_strings(field)
+        statements = d.index_statements(self._table, field)
+        try:
+            self._run(_db_script, statements, None)
+        except BackendError:
+            if field not in self._find_indexes():  # else another store made it meanwhile
+                raise
+        self._indexed = self._indexed | {field}
+
+    def drop_index(self, field: str) -> None:
+        """Remove the index of ``field`` (nothing happens if it has none).
+
+        On MySQL/MariaDB, other stores open on the table must be reopened
+        afterwards: they read the index's generated columns.
+        """
+        field = index_field(field)
+        if isinstance(self._dialect, MySQLDialect) and field not in self._find_indexes():
+            self._indexed = self._indexed - {field}
+            return
+        self._run(_db_script, self._dialect.drop_index_statements(self._table, field), None)
+        self._indexed = self._indexed - {field}
+
+    @property
+    def indexes(self) -> tuple[str, ...]:
+        """The fields that have an index (see :meth:`create_index`), sorted."""
+        return tuple(sorted(self._indexed))
+
+    def _find_indexes(self) -> frozenset[str]:
+        """The indexed fields, read from the engine's catalog."""
+        d = self._dialect
+        rows = self._run(_db_fetch, d.list_indexes_sql(), (self._table,))
+        found = (d.indexed_field(self._table, _as_str(name)) for (name,) in rows)
+        return frozenset(f for f in found if f is not None)
+
+    def _refuse_long_strings(self, field: str) -> None:
+        """Refuse to index a MySQL field while some stored value has a too long string in it."""
+        d = self._dialect
+        assert isinstance(d, MySQLDialect)
+        t = d.quote(self._table)
+        path = d.literal_path(field)
+        sql = (f"SELECT `key` FROM {t} WHERE {d.type_sql(path)} = 'STRING'"
+               f" AND LENGTH({d.extract_sql(3, path)}) > {d.index_str_bytes} LIMIT 1")
+        rows = self._run(_db_fetch, sql, ())
+        if rows:
+            raise ValueError(
+                f"cannot index field {field!r}: the object {d.key_string(rows[0][0])!r} holds a"
+                f" string longer than {d.index_str_bytes} bytes there, more than a MySQL index"
+                " entry holds"
+            )
+
+    def _check_indexed_strings(self, value: Any) -> None:
+        """Refuse (MySQL) a value whose indexed field holds a string its index cannot hold."""
+        if not self._indexed or not isinstance(value, dict):
+            return
+        limit = getattr(self._dialect, "index_str_bytes", None)
+        if limit is None:
+            return
+        for field in self._indexed:
+            text = value.get(field)
+            if isinstance(text, str) and len(text) * 4 > limit and len(text.encode("utf-8")) > limit:
+                raise ValueError(
+                    f"field {field!r} is indexed, and a MySQL index holds strings of at most"
+                    f" {limit} bytes (UTF-8); this one has {len(text.encode('utf-8'))}: shorten"
+                    " it, or drop the index"
+                )
 
     # -- running statements -----------------------------------------------------------------
 
@@ -543,7 +683,11 @@ class SQLDatastore(Datastore):
         """
         pool = self._pool
         for attempt in (0, 1):
-            conn = pool.acquire()
+            # Pool.acquire and Pool.release, inlined for the common case: every call pays this.
+            try:
+                conn = pool._idle.pop()
+            except IndexError:
+                conn = pool.acquire()
             try:
                 result = work(conn, first, second)
             except self._engine.errors as exc:
@@ -563,7 +707,9 @@ class SQLDatastore(Datastore):
             except BaseException:
                 pool.release(conn)
                 raise
-            pool.release(conn)
+            pool._idle.append(conn)
+            if pool._closed:
+                pool.close()
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -573,21 +719,54 @@ class SQLDatastore(Datastore):
 
     # -- values -----------------------------------------------------------------------------
 
-    def _row(self, key: Key, value: Any) -> tuple[Any, ...]:
-        """The upsert parameters for ``key`` and ``value``: raises before anything is written."""
+    def _rows(self, items: Mapping[Any, Any] | Iterable[Any]) -> list[tuple[Any, ...]]:
+        """The upsert rows of ``items`` (``(key, value)`` pairs), in order.
+
+        Every key and value is checked and encoded before anything is
+        written: one bad item raises and the caller writes nothing. This loop
+        runs once per object of every write, so the common case (a
+        :class:`Key`, a value, no per-engine limit) costs one test; anything
+        else goes through :meth:`_check_item` and the core helpers, which
+        also word the errors.
+        """
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
+        dumps = self._serializer.dumps
+        row = self._dialect.row
+        json = self._json
+        # A key of at most limit / 4 characters has at most limit bytes of UTF-8.
         limit = self._dialect.max_key_bytes
-        if limit is not None and len(key._string.encode("utf-8")) > limit:
+        short = sys.maxsize if limit is None else limit // 4
+        # MySQL with field indexes checks the strings of every value.
+        every = bool(self._indexed) and isinstance(self._dialect, MySQLDialect)
+        try:
+            for key, value in pairs:
+                string = key._string if key.__class__ is Key else write_key(key)._string
+                if value is None or len(string) == 1 or len(string) > short or every:
+                    self._check_item(key, string, value)
+                if json:
+                    text = dumps(value).decode()
+                    append(row(string, text, query_document(text) if "\\u000" in text else None))
+                else:
+                    append(row(string, dumps(value), None))
+        except (TypeError, ValueError):
+            items_of(pairs)  # a malformed pair: raises the error that says what put_many takes
+            raise
+        return rows
+
+    def _check_item(self, key: Any, string: str, value: Any) -> None:
+        """Refuse the root key, None, and what the engine cannot hold (key size, indexed strings)."""
+        write_key(key)
+        check_value(value)
+        limit = self._dialect.max_key_bytes
+        if limit is not None and len(string) * 4 > limit and len(string.encode("utf-8")) > limit:
             raise ValueError(
-                f"key {key._string[:60]!r}... is longer than the {limit} bytes (UTF-8) that"
+                f"key {string[:60]!r}... is longer than the {limit} bytes (UTF-8) that"
                 f" a {self._dialect.label} datastore table holds; use a shorter key"
             )
-        if value is None:
-            raise ValueError("cannot put None: None means 'absent'; delete the key instead")
-        data = self._serializer.dumps(value)
-        if self._json:
-            text = data.decode("utf-8")
-            return self._dialect.row(key, text, query_document(text))
-        return self._dialect.row(key, data, None)
+        if self._indexed and isinstance(self._dialect, MySQLDialect):
+            self._check_indexed_strings(value)
 
     def _decode(self, raw: Any) -> Any:
         if self._json or isinstance(raw, bytes):
@@ -598,63 +777,116 @@ class SQLDatastore(Datastore):
 
     def get(self, key: KeyLike) -> Any:
         string = key._string if key.__class__ is Key else to_key(key)._string
-        rows = self._run(_db_fetch, self._sql_get, (self._dialect.text(string),))
-        return self._decode(rows[0][0]) if rows else None
+        rows = self._run(self._fetch, self._sql_get, self._key_params(string))
+        return self._decode_value(rows[0][0]) if rows else None
 
     def contains(self, key: KeyLike) -> bool:
         string = key._string if key.__class__ is Key else to_key(key)._string
-        return bool(self._run(_db_fetch, self._sql_contains, (self._dialect.text(string),)))
+        return bool(self._run(self._fetch, self._sql_contains, self._key_params(string)))
 
     def put(self, key: KeyLike, value: Any) -> None:
-        self._run(_db_execute, self._sql_upsert, self._row(write_key(key), value))
+        row = self._rows(((key, value),))[0]
+        self._run(_db_execute, self._upserts[len(row)], row)
 
     def delete(self, key: KeyLike) -> None:
-        self._run(_db_execute, self._sql_delete, (self._dialect.text(to_key(key)._string),))
+        string = key._string if key.__class__ is Key else to_key(key)._string
+        self._run(_db_execute, self._sql_delete, self._key_params(string))
 
     # -- bulk: one transaction per call -----------------------------------------------------
 
     def get_many(self, keys: Iterable[KeyLike]) -> list[Any]:
-        strings = [to_key(k)._string for k in keys]
+        strings = [k._string if k.__class__ is Key else to_key(k)._string for k in keys]
         if not strings:
             return []
         d = self._dialect
-        select = f"SELECT {d.quote('key')}, {d.quote('value')} FROM {d.quote(self._table)} WHERE "
-        statements = [(select + cond, params) for cond, params in d.keys_in(list(dict.fromkeys(strings)))]
+        select = (f"SELECT {d.quote('key')}, {d.value_column()} FROM {d.quote(self._table)}"
+                  " WHERE ")
+        statements = [(select + cond, params)
+                      for cond, params in d.keys_in(list(dict.fromkeys(strings)))]
         rows = self._run(_db_fetch_each, statements, None)
-        found = {d.key_string(raw_key): raw_value for raw_key, raw_value in rows}
-        decode = self._decode
+        if d.keys_are_text:
+            found = dict(rows)
+        else:
+            key_string = d.key_string
+            found = {key_string(raw_key): raw_value for raw_key, raw_value in rows}
+        decode = self._decode_value
         # Decoded per position: a key asked for twice gives two independent values.
         return [None if (raw := found.get(s)) is None else decode(raw) for s in strings]
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
-        self._write([self._row(k, v) for k, v in items_of(items)], [])
+        self._write(self._rows(items), [])
 
     def delete_many(self, keys: Iterable[KeyLike]) -> None:
         self._write([], [to_key(k)._string for k in keys])
 
     def _apply_batch(self, puts: list[tuple[Key, Any]], deletes: list[Key]) -> None:
-        self._write([self._row(k, v) for k, v in puts], [k._string for k in deletes])
+        self._write(self._rows(puts), [k._string for k in deletes])
 
     def _write(self, rows: list[tuple[Any, ...]], deletes: list[str]) -> None:
         """Upsert ``rows`` and delete ``deletes`` in one transaction (rows are pre-encoded)."""
         if not rows and not deletes:
             return
         d = self._dialect
-        upsert = self._sql_upsert
+        upserts = self._upserts
         delete = f"DELETE FROM {d.quote(self._table)} WHERE "
+        upsert_rows = self._upsert_sqlite_rows if isinstance(d, SQLiteDialect) else None
 
         def work(cur: Any) -> None:
-            if rows:
-                cur.executemany(upsert, rows)
+            if upsert_rows is not None:
+                upsert_rows(cur, rows)
+            elif rows:
+                cur.executemany(upserts[len(rows[0])], rows)
             for condition, params in d.keys_in(deletes):
                 cur.execute(delete + condition, params)
 
         self._transaction(work)
 
+    def _upsert_sqlite_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert ``rows`` in order, many rows per SQLite statement.
+
+        One statement of a few hundred rows costs SQLite and the sqlite3
+        module far less per row than ``executemany``, which runs a statement
+        per row. Statements hold the full chunk or a power of two of rows, so
+        a connection caches a handful of them whatever the batch sizes are.
+        A row with a query copy (4 values, rare) goes on its own, in its place
+        in the order, so a key given twice ends with its last value.
+        """
+        if not rows:
+            return
+        if max(map(len, rows)) == 3:
+            self._upsert_sqlite_run(cur, rows)
+            return
+        run: list[tuple[Any, ...]] = []
+        for row in rows:
+            if len(row) == 3:
+                run.append(row)
+                continue
+            self._upsert_sqlite_run(cur, run)
+            run = []
+            cur.execute(self._upserts[len(row)], row)
+        self._upsert_sqlite_run(cur, run)
+
+    def _upsert_sqlite_run(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert ``rows`` (3 values each) with multi-row statements, in order."""
+        d = self._dialect
+        assert isinstance(d, SQLiteDialect)
+        full = d.rows_per_statement
+        cache = self._multi_upserts
+        flatten = itertools.chain.from_iterable
+        start, total = 0, len(rows)
+        while start < total:
+            count = min(total - start, full)
+            size = count if count == full else 1 << (count.bit_length() - 1)
+            sql = cache.get(size)
+            if sql is None:
+                sql = cache[size] = d.upsert_rows(self._table, size)
+            cur.execute(sql, list(flatten(rows[start : start + size])))
+            start += size
+
     # -- queries ----------------------------------------------------------------------------
 
     def query(self, query: Query) -> Cursor:
-        plan = plan_query(query, self._dialect, self._table, self._fields)
+        plan = plan_query(query, self._dialect, self._table, self._fields, self._indexed)
         if plan.sql is None:
             return naive.run(query, ())
         if log.isEnabledFor(logging.DEBUG):
@@ -673,6 +905,15 @@ class SQLDatastore(Datastore):
             limited=plan.limited,
         )
 
+    def explain(self, query: Query) -> str:
+        """The engine's plan for ``query``'s SELECT, as text (to check that an index is used)."""
+        plan = plan_query(query, self._dialect, self._table, self._fields, self._indexed)
+        if plan.sql is None:
+            return "no statement: the answer is empty"
+        prefix = "EXPLAIN QUERY PLAN " if isinstance(self._dialect, SQLiteDialect) else "EXPLAIN "
+        rows = self._run(_db_fetch, prefix + plan.sql, plan.params)
+        return "\n".join(" ".join(str(part) for part in row) for row in rows)
+
     def _pairs(self, rows: list[Any], with_values: bool, skip: int) -> Iterator[Pair]:
         """Rows as ``(Key, value)`` pairs, each value decoded only when it is reached.
 
@@ -685,7 +926,7 @@ class SQLDatastore(Datastore):
             for row in rows:
                 yield from_normal(key_string(row[0])), None
             return
-        decode = self._decode
+        decode = self._decode_value
         for index, (raw_key, raw_value) in enumerate(rows):
             yield from_normal(key_string(raw_key)), (None if index < skip else decode(raw_value))
 
@@ -709,25 +950,39 @@ class SQLDatastore(Datastore):
         return f"<{type(self).__name__} {self._engine.where} table={self._table!r}>"
 
 
+def _field_names(fields: Iterable[str]) -> list[str]:
+    """``indexes=`` as a list (a lone str would otherwise index each of its letters)."""
+    if isinstance(fields, str):
+        raise TypeError(f"indexes takes a list of field names, e.g. [{fields!r}], not a str")
+    return list(fields)
+
+
+def _as_str(name: Any) -> str:
+    """A catalog name as str (MySQL's catalog may answer in bytes)."""
+    return name.decode("utf-8") if isinstance(name, (bytes, bytearray)) else str(name)
+
+
 def _engine_from_url(url: str, table: str | None, pool_size: int | None,
-                     connect_timeout: float | None) -> tuple[_Engine, str | None]:
-    """The engine a URL names, and the table (keyword first, then ``?table=``)."""
+                     connect_timeout: float | None) -> tuple[_Engine, str | None, list[str]]:
+    """The engine a URL names, the table (keyword first, then ``?table=``) and ``?indexes=``."""
     scheme = url.partition("://")[0].lower()
     if scheme == "sqlite":
         from .sqlite import sqlite_url
 
         path, options = sqlite_url(url)
-        unknown = set(options) - {"table", "pool_size", "timeout", "synchronous"}
+        unknown = set(options) - {"table", "pool_size", "timeout", "synchronous", "indexes"}
         if unknown:
             raise ValueError(
-                f"SQLDatastore reads table, pool_size, timeout and synchronous from a sqlite://"
-                f" URL, not {', '.join(sorted(unknown))}; use SQLiteDatastore for serializer="
+                f"SQLDatastore reads table, pool_size, timeout, synchronous and indexes from a"
+                f" sqlite:// URL, not {', '.join(sorted(unknown))}; use SQLiteDatastore for"
+                " serializer="
             )
         size = pool_size if pool_size is not None else options.get("pool_size", 8)
         engine = sqlite_engine(path, timeout=options.get("timeout", 30.0),
                                synchronous=options.get("synchronous", "NORMAL"),
                                pool_size=size)
-        return engine, table if table is not None else options.get("table")
+        return (engine, table if table is not None else options.get("table"),
+                options.get("indexes", []))
     ours, rest = _split_url_options(url)
     size = _check_pool_size(
         pool_size if pool_size is not None else _int_option(ours.get("pool_size", "4"))
@@ -735,10 +990,11 @@ def _engine_from_url(url: str, table: str | None, pool_size: int | None,
     timeout = connect_timeout if connect_timeout is not None else _float_option(
         ours.get("connect_timeout", "10"))
     table = table if table is not None else ours.get("table")
+    indexes = [f for f in ours.get("indexes", "").split(",") if f]
     if scheme in ("postgresql", "postgres"):
-        return _postgresql_engine(url, rest, timeout, size), table
+        return _postgresql_engine(url, rest, timeout, size), table, indexes
     if scheme in ("mysql", "mariadb"):
-        return _mysql_engine(url, rest, timeout, size), table
+        return _mysql_engine(url, rest, timeout, size), table, indexes
     raise ValueError(
         "SQLDatastore opens postgresql://, postgres://, mysql://, mariadb:// and sqlite://"
         f" URLs, not {scheme + '://'!r}"

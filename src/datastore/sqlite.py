@@ -16,6 +16,7 @@ transaction. ``docs/stores/sqlite.rst`` has the details.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -34,6 +35,7 @@ _PARSERS = {
     "timeout": lambda text, name: _parse_float(text, name),
     "synchronous": lambda text, name: text,
     "pool_size": parse_int,
+    "indexes": lambda text, name: [f for f in text.split(",") if f],
 }
 
 
@@ -65,6 +67,10 @@ class SQLiteDatastore(SQLDatastore):
         ``EXTRA`` (also against power loss, slower).
     ``pool_size``
         how many connections (hence concurrent readers) the store keeps.
+    ``indexes``
+        fields to index when the store opens (see
+        :meth:`~datastore.sql.SQLDatastore.create_index`): a query ordered by
+        an indexed field walks the index and stops after its page.
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class SQLiteDatastore(SQLDatastore):
         timeout: float = 30.0,
         synchronous: str = "NORMAL",
         pool_size: int = 8,
+        indexes: Iterable[str] = (),
     ) -> None:
         target = os.fspath(path)
         if not isinstance(target, str):
@@ -92,7 +99,7 @@ class SQLiteDatastore(SQLDatastore):
         engine = sqlite_engine(target, timeout=timeout, synchronous=synchronous,
                                pool_size=pool_size)
         self.path = target
-        self._start(engine, table, chosen, fields)
+        self._start(engine, table, chosen, fields, indexes=indexes)
 
 
 def sqlite_url(url: str, overrides: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:

@@ -1,18 +1,26 @@
 """How the SQL stores speak SQL: one query translator and one small dialect per engine.
 
 :mod:`datastore.sqlite` and :mod:`datastore.sql` keep every object as one
-row of one table::
+row of one table. On PostgreSQL and MySQL::
 
     key    the key's normal string (primary key; compared by code point)
     path   key.path's string (indexed with tree: a collection is one index range)
     tree   the key in tree order: its UTF-8 bytes with '/' written as 0x00,
            so plain byte order is tree order ('/a/b' before '/a-b')
     value  the serialized value, exactly as the serializer wrote it
-    doc    (SQLite, PostgreSQL) the copy of a JSON value that queries read,
+    doc    (PostgreSQL) the copy of a JSON value that queries read,
            see :func:`query_document`
 
+On SQLite the table is ``WITHOUT ROWID`` with the primary key ``(path,
+key)`` and no ``tree`` column: one B-tree serves key lookups, collection
+ranges and tree order (within one collection, key order *is* tree order,
+see :class:`SQLiteDialect`), so a write updates one B-tree instead of two;
+its ``doc`` is NULL unless a value needs a query copy.
+
 This module owns everything that depends on the engine's SQL: the table
-layout (:class:`Dialect` and its three subclasses) and the translation of a
+layout (:class:`Dialect` and its three subclasses), the field indexes that
+:meth:`datastore.sql.SQLDatastore.create_index` builds
+(:meth:`Dialect.index_statements`), and the translation of a
 :class:`~datastore.Query` into one ``SELECT`` (:func:`plan_query`) whose
 answer is *identical* to the naive engine's under
 :mod:`datastore.core.compare`'s rules. Whatever cannot be translated exactly
@@ -25,16 +33,16 @@ A field of a JSON document has a JSON type (or is missing). Each type maps
 to the class rank of :mod:`datastore.core.compare`: missing and null 0,
 booleans 1, numbers 2, strings 3, arrays 5, objects 6. A filter against a
 bool, number or str compares the field's value *only when the field has that
-rank* (``COALESCE(CASE WHEN <type matches> THEN <value> END <op> ?, FALSE)``,
-and ``!=`` is the negation of ``=``), so a value of another class is unequal
-to the target and never "less" or "greater". An order sorts by the rank,
-then by the value within the bool, number and string ranks, so arrays and
-objects tie among themselves, and ends with ``tree`` (the key in tree
-order), ascending even under a descending order, as the naive engine's
-stable sort does. Strings compare by code point: SQLite's BINARY collation
-and MySQL's binary strings compare UTF-8 bytes, PostgreSQL uses
-``COLLATE "C"``. Numbers compare numerically, exactly for every integer and
-float a JSON document holds within +/-2**53 (see each dialect for beyond).
+rank* (``<rank> = R AND <value> <op> ?``; ``!=`` is the negation of ``=``),
+so a value of another class is unequal to the target and never "less" or
+"greater". An order sorts by the rank, then by the value within the bool,
+number and string ranks, so arrays and objects tie among themselves, and
+ends with the key in tree order, ascending even under a descending order,
+as the naive engine's stable sort does. Strings compare by code point:
+SQLite's BINARY collation and MySQL's binary strings compare UTF-8 bytes,
+PostgreSQL uses ``COLLATE "C"``. Numbers compare numerically, exactly for
+every integer and float a JSON document holds within +/-2**53 (see each
+dialect for beyond).
 
 Never pushed (the naive engine finishes them): filters whose value is a
 list or dict (JSON equality differs from Python's: ``[1] == [True]``),
@@ -42,9 +50,26 @@ numbers outside the dialect's exact range, non-finite floats, field names
 an engine's JSON path cannot spell exactly, and every field when the query
 has a custom ``object_getattr`` or the store's values are not JSON.
 
-Every user-supplied value (keys, paths, field names, filter values, limits)
-is a bound parameter; the only identifiers (table and index names) are
-checked by :func:`check_table_name` and quoted.
+Field indexes
+-------------
+A field index (:meth:`Dialect.index_statements`) holds *the same
+expressions* the translator writes for that field: the collection path,
+the field's rank, its value term(s) and the tree order. The engine then
+walks the index in the order the query asks (backwards for a descending
+order, sorting only each run of tied values by key), tests the filters on
+the way and stops after the page, so an ordered, limited query costs what
+its page costs, not what the collection holds. For
+the expressions to match, a field whose name is an identifier
+(:func:`index_field`) is written into the SQL as a literal JSON path, after
+the same strict check as a table name; any other field name is a bound
+parameter. A filter that pins a field to one rank (``age > 30`` keeps
+numbers only) is written ``<rank> = 2 AND <value> > ?``, a range that an
+index on that field can seek to.
+
+Every other user-supplied value (keys, paths, other field names, filter
+values, limits) is a bound parameter; identifiers (table, index and column
+names) are checked by :func:`check_table_name` or :func:`index_field`, then
+quoted.
 """
 
 from __future__ import annotations
@@ -53,7 +78,7 @@ import enum
 import json as _json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,11 +92,11 @@ from .core.compare import (
     compare,
     rank,
 )
-from .core.key import Key
 from .core.query import Filter, Order, Query
 
 __all__ = [
     "Dialect",
+    "Field",
     "Fields",
     "MySQLDialect",
     "Plan",
@@ -79,12 +104,16 @@ __all__ = [
     "SQLiteDialect",
     "check_table_name",
     "escape_text",
+    "index_field",
     "path_string",
     "plan_query",
     "query_document",
 ]
 
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,57}")
+
+#: Field names that are written into SQL as literals, and that may be indexed.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 
 #: Integers and floats strictly inside +/-2**53 are exact doubles and exact decimals.
 _EXACT = 2**53
@@ -95,6 +124,9 @@ _PLAIN_FIELD = re.compile(r'[^"\\\x00-\x1f]+')
 
 #: A JSON text that holds a NUL or U+0001 character inside some string.
 _NUL_ESCAPE = re.compile(r"\\u000[01]")
+
+#: The ranks whose values an order compares (arrays and objects tie).
+_VALUE_RANKS = (RANK_BOOL, RANK_NUMBER, RANK_STR)
 
 
 def check_table_name(name: str) -> str:
@@ -109,6 +141,22 @@ def check_table_name(name: str) -> str:
             " not starting with a digit"
         )
     return name
+
+
+def index_field(field: str) -> str:
+    """Return ``field`` if an index may be built on it, else raise ValueError.
+
+    1-48 letters, digits or ``_``, not starting with a digit: such a name is
+    written into SQL as a literal JSON path and into index and column names,
+    so it is held to the same strict pattern as a table name.
+    """
+    if not isinstance(field, str) or not _IDENTIFIER.fullmatch(field):
+        raise ValueError(
+            f"cannot index field {field!r}: an indexed field is named by 1-48 letters, digits"
+            " or '_', not starting with a digit (queries on other fields still run in SQL,"
+            " without an index)"
+        )
+    return field
 
 
 def escape_text(text: str) -> str:
@@ -172,11 +220,29 @@ class Fields(enum.Enum):
 _Fragment = tuple[str, list[Any]]
 
 
+@dataclass(frozen=True)
+class Field:
+    """A field of the stored JSON documents, as one statement names it."""
+
+    name: str
+    #: The field's JSON path in SQL: a literal for an identifier, else a placeholder.
+    sql: str
+    #: The parameters of ``sql`` (none for a literal).
+    params: list[Any]
+    #: Whether the store has an index on the field (MySQL then reads its generated columns).
+    indexed: bool = False
+
+
+def _literal_list(names: Sequence[str]) -> str:
+    # Type names are this module's constants, never user input.
+    return ", ".join(f"'{name}'" for name in names)
+
+
 class Dialect:
     """What differs between engines: placeholders, quoting, layout, JSON functions.
 
-    Subclasses fill in the class attributes and the few methods marked
-    "per engine"; :func:`plan_query` and the stores use only this interface.
+    Subclasses fill in the class attributes and the methods marked "per
+    engine"; :func:`plan_query` and the stores use only this interface.
     """
 
     #: A short name for messages ("SQLite", "PostgreSQL", "MySQL").
@@ -187,18 +253,28 @@ class Dialect:
     begin = "BEGIN"
     #: The longest key, in UTF-8 bytes, the layout holds (None: no limit).
     max_key_bytes: int | None = None
+    #: The longest index or column name the engine keeps (None: no limit).
+    max_name: int | None = None
     #: Whether strings are compared in their :func:`escape_text` form.
     escapes_nul = False
-    #: Whether the table has a ``doc`` column.
-    has_doc = False
     #: JSON type names (as ``type_sql`` returns them) of each rank; null or missing is rank 0.
     type_names: dict[int, tuple[str, ...]] = {}
-    #: The type name of JSON null.
-    null_type = "null"
     #: Appended to string expressions so that they compare by code point.
     str_collate = ""
     #: How many keys one ``IN (...)`` list may hold.
     in_chunk = 500
+    #: Whether an order on a field that a filter pins to one rank keeps only
+    #: that rank's value term (needed where the engine cannot skip an ORDER BY
+    #: term that an equality on an expression makes constant).
+    drops_pinned_terms = False
+    #: Whether filters on other fields are kept from seeking an index when the
+    #: first order's field is indexed, so that the planner walks the order index.
+    prefers_order_index = False
+    #: The directions a field is indexed in: ascending only where the engine
+    #: walks an index backwards for a descending order and sorts just each run
+    #: of ties by key (SQLite, PostgreSQL 13+'s incremental sort); also
+    #: descending where a descending order must match an index exactly (MySQL).
+    index_directions: tuple[str, ...] = ("a",)
 
     # -- identifiers and plain parameters -------------------------------------------
 
@@ -210,33 +286,38 @@ class Dialect:
         """The parameter for a key or path string."""
         return string
 
+    #: Whether the ``key`` column reads back as the key's str (no :meth:`key_string` needed).
+    keys_are_text = True
+
     def key_string(self, raw: Any) -> str:
         """A key read back from the ``key`` column."""
         return raw  # type: ignore[no-any-return]
 
-    def row(self, key: Key, stored: Any, doc: str | None) -> tuple[Any, ...]:
-        """The parameters of one upsert: key, path, tree, value (and doc)."""
-        string = key._string
-        return (
-            self.text(string),
-            self.text(path_string(string)),
-            string.replace("/", "\x00").encode("utf-8"),
-            stored,
-        )
+    # -- layout and statements (per engine) -------------------------------------------
 
-    # -- statements -------------------------------------------------------------------
-
-    def create_statements(self, table: str) -> list[str]:  # per engine
+    def create_statements(self, table: str) -> list[str]:
         """``CREATE ... IF NOT EXISTS`` statements: the table first, then any index of its own."""
         raise NotImplementedError
 
     def columns(self) -> list[str]:
-        """The table's columns, in the order of :meth:`row`."""
-        return ["key", "path", "tree", "value", *(["doc"] if self.has_doc else [])]
-
-    def upsert(self, table: str) -> str:  # per engine
-        """The statement that inserts one row or replaces its value."""
+        """The table's columns (what a table must have to be a datastore table)."""
         raise NotImplementedError
+
+    def row(self, string: str, stored: Any, doc: str | None) -> tuple[Any, ...]:
+        """The parameters of one upsert of the key ``string`` (see :meth:`upserts`)."""
+        raise NotImplementedError
+
+    def upserts(self, table: str) -> dict[int, str]:
+        """The statements that insert one row or replace its value, by the length of the row."""
+        raise NotImplementedError
+
+    def key_condition(self) -> str:
+        """The condition that selects one key's row (placeholders for :meth:`key_params`)."""
+        return f"{self.quote('key')} = {self.mark}"
+
+    def key_params(self, string: str) -> tuple[Any, ...]:
+        """The parameters of :meth:`key_condition` for the key ``string``."""
+        return (self.text(string),)
 
     def keys_in(self, keys: Sequence[str]) -> Iterator[_Fragment]:
         """Conditions ``key IN (...)`` covering ``keys``, a chunk at a time."""
@@ -246,51 +327,150 @@ class Dialect:
             marks = ", ".join([self.mark] * len(chunk))
             yield f"{column} IN ({marks})", [self.text(k) for k in chunk]
 
-    # -- JSON fields (per engine) -----------------------------------------------------
+    def value_column(self) -> str:
+        """How a SELECT reads the ``value`` column."""
+        return self.quote("value")
 
-    def field_param(self, field: str) -> Any | None:
-        """The parameter naming ``field`` in :meth:`type_sql`/:meth:`extract_sql`, or None.
+    def tree_sql(self, recursive: bool) -> str:
+        """The final, ascending tie-break: tree order within a collection or a subtree."""
+        return self.quote("tree")
 
-        None means the engine cannot address this field exactly: the filter
-        or order on it is left to the naive engine.
-        """
-        if _PLAIN_FIELD.fullmatch(field) is None:
+    # -- JSON fields ------------------------------------------------------------------
+
+    def field(self, name: str, indexed: Collection[str] = ()) -> Field | None:
+        """``name`` as SQL can address it, or None (a filter or order on it runs in Python)."""
+        if _IDENTIFIER.fullmatch(name):
+            return Field(name, self.literal_path(name), [], name in indexed)
+        if _PLAIN_FIELD.fullmatch(name) is None:
             return None
-        return f'$."{field}"'
+        return Field(name, self.mark, [f'$."{name}"'])
 
-    def type_sql(self) -> str:
-        """An expression of the field's JSON type name (NULL when missing); one placeholder."""
+    def literal_path(self, name: str) -> str:
+        """The JSON path of the identifier ``name`` as an SQL literal."""
+        return f"'$.\"{name}\"'"
+
+    def type_sql(self, path: str) -> str:  # per engine
+        """An expression of the field's JSON type name (NULL when missing)."""
         raise NotImplementedError
 
-    def extract_sql(self, rank: int) -> str:
-        """The field's value as an SQL value, valid when its type has ``rank``; one placeholder."""
+    def extract_sql(self, rank_: int, path: str) -> str:  # per engine
+        """The field's value as an SQL value, valid when its type has ``rank_``."""
         raise NotImplementedError
 
-    def order_terms(self, path: Any) -> list[_Fragment]:
+    def rank_term(self, field: Field) -> _Fragment:
+        """The field's class rank (0 for null or missing)."""
+        whens = " ".join(
+            f"WHEN {_literal_list([name])} THEN {r}"
+            for r, names in self.type_names.items()
+            for name in names
+        )
+        return f"(CASE {self.type_sql(field.sql)} {whens} ELSE 0 END)", list(field.params)
+
+    def value_term(self, field: Field, rank_: int) -> _Fragment:
+        """The field's value when its type has ``rank_`` (one of the value ranks), else NULL."""
+        names = _literal_list(self.type_names[rank_])
+        sql = (
+            f"(CASE WHEN {self.type_sql(field.sql)} IN ({names})"
+            f" THEN {self.extract_sql(rank_, field.sql)} END)"
+        )
+        if rank_ == RANK_STR:
+            sql += self.str_collate
+        return sql, field.params * 2
+
+    def order_terms(self, field: Field, pinned: int | None = None) -> list[_Fragment]:
         """ORDER BY terms (ascending) that sort a field as :func:`~datastore.core.compare.sort_value`.
 
         The class rank, then the value within the bool, number and string
-        ranks (NULL elsewhere, so arrays and objects tie).
+        ranks (NULL elsewhere, so arrays and objects tie). ``pinned`` is the
+        one rank a filter leaves the field: null/missing (all tie: no
+        terms), or a value rank (only its value term, where the dialect
+        drops the constant ones).
         """
-        terms = [_rank_sql(self, path)]
-        return terms + [_value_sql(self, path, r) for r in (RANK_BOOL, RANK_NUMBER, RANK_STR)]
+        if pinned == RANK_NONE:
+            return []
+        if pinned is not None and self.drops_pinned_terms:
+            return [self.value_term(field, pinned)]
+        return [self.rank_term(field)] + [self.value_term(field, r) for r in _VALUE_RANKS]
+
+    def pin_terms(self, field: Field, rank_: int) -> list[str]:
+        """Extra conditions, true when the field has ``rank_``, that help an index seek."""
+        return []
+
+    def unindexed(self, sql: str) -> str:
+        """``sql`` written so that the planner does not seek an index with it."""
+        return sql
 
     def number_ok(self, value: int | float) -> bool:
         """Whether a number filter compares exactly in this engine."""
         return math.isfinite(value) and -_EXACT < value < _EXACT
 
-    def target(self, rank: int, value: Any) -> _Fragment:
-        """The placeholder (maybe wrapped) and parameter for a filter value of ``rank``."""
-        if rank == RANK_BOOL:
+    def target(self, rank_: int, value: Any) -> _Fragment:
+        """The placeholder (maybe wrapped) and parameter for a filter value of ``rank_``."""
+        if rank_ == RANK_BOOL:
             return self.mark, [int(value)]
-        if rank == RANK_NUMBER:
+        if rank_ == RANK_NUMBER:
             return self.mark, [int(value) if isinstance(value, int) else float(value)]
         text = str(value)
         return self.mark, [escape_text(text) if self.escapes_nul else text]
 
+    # -- field indexes ----------------------------------------------------------------
+
+    def index_name(self, table: str, field: str, direction: str) -> str:
+        """The name of the ascending (``a``) or descending (``d``) index of ``field``."""
+        name = f"{table}:{field}:{direction}"
+        if self.max_name is not None and len(name) > self.max_name:
+            raise ValueError(
+                f"the index name {name!r} is longer than the {self.max_name} characters"
+                f" {self.label} allows: use a shorter table or field name"
+            )
+        return name
+
+    def indexed_field(self, table: str, name: str) -> str | None:
+        """The field whose index (or column) is called ``name``, or None if not one of ours."""
+        prefix = f"{table}:"
+        if name.startswith(prefix) and name.endswith(":a"):
+            field = name[len(prefix) : -2]
+            if _IDENTIFIER.fullmatch(field):
+                return field
+        return None
+
+    def index_elements(self, field: Field, descending: bool) -> list[str]:
+        """The columns of a field index: path, the field's order terms, the tree order."""
+        direction = " DESC" if descending else ""
+        terms = [sql + direction for sql, _ in self.order_terms(field)]
+        return [self.quote("path"), *terms, self.tree_sql(False)]
+
+    def index_statements(self, table: str, field: str) -> list[str]:
+        """Statements creating the index(es) of ``field`` (an identifier) if absent."""
+        f = Field(field, self.literal_path(field), [])
+        t = self.quote(table)
+        return [
+            f"CREATE INDEX IF NOT EXISTS {self.quote(self.index_name(table, field, d))} ON {t}"
+            f" ({', '.join(self.index_elements(f, d == 'd'))})"
+            for d in self.index_directions
+        ]
+
+    def drop_index_statements(self, table: str, field: str) -> list[str]:
+        """Statements dropping the index(es) of ``field`` if present."""
+        return [f"DROP INDEX IF EXISTS {self.quote(self.index_name(table, field, d))}"
+                for d in self.index_directions]
+
+    def list_indexes_sql(self) -> str:  # per engine
+        """A query of the names of the table's indexes (one placeholder: the table)."""
+        raise NotImplementedError
+
 
 class SQLiteDialect(Dialect):
     """SQLite 3.31+ with its JSON1 functions (built in since 3.38, and in every Python wheel).
+
+    The table is ``WITHOUT ROWID`` with the primary key ``(path, key)``.
+    Within one collection every key is ``path`` followed by ``/name`` or
+    ``:name`` (a name without ``/``; for the root collection, ``/name``), so
+    the only ``/`` a key has beyond its path is the first character after
+    it: comparing two such keys by code point gives the same answer as
+    comparing them in tree order. A collection query is therefore one range
+    of the primary key, already in tree order; a recursive query sorts by
+    the tree order computed from the key.
 
     Integers are exact within 64 bits; ``json_extract`` reads a larger
     integer as an approximate REAL, so such values order approximately.
@@ -300,7 +480,6 @@ class SQLiteDialect(Dialect):
     mark = "?"
     begin = "BEGIN IMMEDIATE"
     escapes_nul = True
-    has_doc = True
     type_names = {
         RANK_BOOL: ("true", "false"),
         RANK_NUMBER: ("integer", "real"),
@@ -308,47 +487,109 @@ class SQLiteDialect(Dialect):
         RANK_LIST: ("array",),
         RANK_DICT: ("object",),
     }
+    drops_pinned_terms = True
+    prefers_order_index = True
+    #: The most rows one multi-row upsert holds (3 parameters each, within SQLite's 999).
+    rows_per_statement = 333
     _SOURCE = 'COALESCE("doc", "value")'
+    _VALUE_TYPES = _literal_list(("true", "false", "integer", "real", "text"))
 
     def create_statements(self, table: str) -> list[str]:
-        t = self.quote(table)
         return [
-            f'CREATE TABLE IF NOT EXISTS {t} ("key" TEXT NOT NULL PRIMARY KEY,'
-            ' "path" TEXT NOT NULL, "tree" BLOB NOT NULL, "value" NOT NULL, "doc" TEXT)'
-            " WITHOUT ROWID",
-            f'CREATE INDEX IF NOT EXISTS {self.quote(table + "_path")} ON {t} ("path", "tree")',
+            f'CREATE TABLE IF NOT EXISTS {self.quote(table)} ("path" TEXT NOT NULL,'
+            ' "key" TEXT NOT NULL, "value" NOT NULL, "doc" TEXT, PRIMARY KEY ("path", "key"))'
+            " WITHOUT ROWID"
         ]
 
-    def row(self, key: Key, stored: Any, doc: str | None) -> tuple[Any, ...]:
-        string = key._string
-        return (string, path_string(string), string.replace("/", "\x00").encode(), stored, doc)
+    def columns(self) -> list[str]:
+        return ["path", "key", "value", "doc"]
 
-    def upsert(self, table: str) -> str:
+    def row(self, string: str, stored: Any, doc: str | None) -> tuple[Any, ...]:
+        # None is bound through the sqlite3 module's slow adaptation path; the
+        # common row (no query copy) leaves ``doc`` to a literal NULL instead.
+        if doc is None:
+            return (path_string(string), string, stored)
+        return (path_string(string), string, stored, doc)
+
+    def _upsert(self, table: str, values: str) -> str:
         return (
-            f'INSERT INTO {self.quote(table)} ("key", "path", "tree", "value", "doc")'
-            ' VALUES (?, ?, ?, ?, ?) ON CONFLICT ("key") DO UPDATE'
+            f'INSERT INTO {self.quote(table)} ("path", "key", "value", "doc") VALUES {values}'
+            ' ON CONFLICT ("path", "key") DO UPDATE'
             ' SET "value" = excluded."value", "doc" = excluded."doc"'
         )
 
-    def type_sql(self) -> str:
-        return f"json_type({self._SOURCE}, ?)"
+    def upserts(self, table: str) -> dict[int, str]:
+        return {3: self._upsert(table, "(?, ?, ?, NULL)"), 4: self._upsert(table, "(?, ?, ?, ?)")}
 
-    def extract_sql(self, rank: int) -> str:
-        return f"json_extract({self._SOURCE}, ?)"
+    def upsert_rows(self, table: str, count: int) -> str:
+        """One upsert of ``count`` rows without a query copy (3 parameters each, in order).
+
+        SQLite applies the rows one after the other, so a key given twice
+        ends with its last value, as a sequence of single upserts would.
+        """
+        return self._upsert(table, ", ".join(["(?, ?, ?, NULL)"] * count))
+
+    def key_condition(self) -> str:
+        return '"path" = ? AND "key" = ?'
+
+    def key_params(self, string: str) -> tuple[Any, ...]:
+        return (path_string(string), string)
+
+    def keys_in(self, keys: Sequence[str]) -> Iterator[_Fragment]:
+        # The primary key is (path, key): group the keys by path so that each
+        # condition is a handful of primary-key lookups.
+        by_path: dict[str, list[str]] = {}
+        for string in keys:
+            by_path.setdefault(path_string(string), []).append(string)
+        for path, strings in by_path.items():
+            for start in range(0, len(strings), self.in_chunk):
+                chunk = strings[start : start + self.in_chunk]
+                marks = ", ".join("?" * len(chunk))
+                yield f'"path" = ? AND "key" IN ({marks})', [path, *chunk]
+
+    def value_column(self) -> str:
+        # Bytes, not str: the JSON decoder takes them as they are, with no UTF-8
+        # decoding into a str first (BLOB values are unchanged by the cast).
+        return 'CAST("value" AS BLOB)'
+
+    def tree_sql(self, recursive: bool) -> str:
+        if not recursive:
+            return '"key"'  # one collection: key order is tree order (class docstring)
+        return "CAST(replace(\"key\", '/', char(0)) AS BLOB)"
+
+    def type_sql(self, path: str) -> str:
+        return f"json_type({self._SOURCE}, {path})"
+
+    def extract_sql(self, rank_: int, path: str) -> str:
+        return f"json_extract({self._SOURCE}, {path})"
+
+    def value_term(self, field: Field, rank_: int) -> _Fragment:
+        # SQLite values carry their own type: one term holds the bool (as 0/1),
+        # number or string, each compared within its rank (the rank term or
+        # filter keeps ranks apart), whatever ``rank_`` is asked for.
+        return (
+            f"(CASE WHEN {self.type_sql(field.sql)} IN ({self._VALUE_TYPES})"
+            f" THEN {self.extract_sql(RANK_STR, field.sql)} END)",
+            field.params * 2,
+        )
+
+    def order_terms(self, field: Field, pinned: int | None = None) -> list[_Fragment]:
+        if pinned == RANK_NONE:
+            return []
+        if pinned is not None:
+            return [self.value_term(field, pinned)]
+        return [self.rank_term(field), self.value_term(field, RANK_STR)]
+
+    def unindexed(self, sql: str) -> str:
+        return "+" + sql  # SQLite's unary + is a no-op that no index matches
 
     def number_ok(self, value: int | float) -> bool:
         if isinstance(value, int):
             return -(2**63) <= value < 2**63
         return math.isfinite(value)
 
-    def order_terms(self, path: Any) -> list[_Fragment]:
-        # SQLite values carry their own type: after the rank, one term holds
-        # the bool (as 0/1), number or string, each compared within its rank.
-        names = _literal_list(
-            self.type_names[RANK_BOOL] + self.type_names[RANK_NUMBER] + self.type_names[RANK_STR]
-        )
-        value = f"(CASE WHEN {self.type_sql()} IN ({names}) THEN {self.extract_sql(RANK_STR)} END)"
-        return [_rank_sql(self, path), (value, [path, path])]
+    def list_indexes_sql(self) -> str:
+        return "SELECT \"name\" FROM sqlite_master WHERE \"type\" = 'index' AND \"tbl_name\" = ?"
 
 
 class PostgreSQLDialect(Dialect):
@@ -366,8 +607,8 @@ class PostgreSQLDialect(Dialect):
     mark = "%s"
     begin = "BEGIN"
     max_key_bytes = 1024
+    max_name = 63
     escapes_nul = True
-    has_doc = True
     str_collate = ' COLLATE "C"'
     type_names = {
         RANK_BOOL: ("boolean",),
@@ -386,39 +627,51 @@ class PostgreSQLDialect(Dialect):
             f'CREATE INDEX IF NOT EXISTS {self.quote(table + "_path")} ON {t} ("path", "tree")',
         ]
 
-    def row(self, key: Key, stored: Any, doc: str | None) -> tuple[Any, ...]:
-        return (*super().row(key, stored, doc), stored if doc is None else doc)
+    def columns(self) -> list[str]:
+        return ["key", "path", "tree", "value", "doc"]
 
-    def upsert(self, table: str) -> str:
-        return (
+    def row(self, string: str, stored: Any, doc: str | None) -> tuple[Any, ...]:
+        return (string, path_string(string), string.replace("/", "\x00").encode("utf-8"),
+                stored, stored if doc is None else doc)
+
+    def upserts(self, table: str) -> dict[int, str]:
+        return {5: (
             f'INSERT INTO {self.quote(table)} ("key", "path", "tree", "value", "doc")'
             " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (\"key\") DO UPDATE"
             ' SET "value" = EXCLUDED."value", "doc" = EXCLUDED."doc"'
-        )
+        )}
 
     def keys_in(self, keys: Sequence[str]) -> Iterator[_Fragment]:
         yield '"key" = ANY(%s::text[])', [list(keys)]
 
-    def field_param(self, field: str) -> Any | None:
-        return escape_text(field)  # a plain text parameter: any name is exact
+    def field(self, name: str, indexed: Collection[str] = ()) -> Field | None:
+        if _IDENTIFIER.fullmatch(name):
+            return Field(name, self.literal_path(name), [], name in indexed)
+        return Field(name, "%s::text", [escape_text(name)])  # a text parameter: any name is exact
 
-    def type_sql(self) -> str:
-        return 'jsonb_typeof("doc" -> %s::text)'
+    def literal_path(self, name: str) -> str:
+        return f"'{name}'::text"
 
-    def extract_sql(self, rank: int) -> str:
-        if rank == RANK_BOOL:
-            return '("doc" -> %s::text)::boolean'
-        if rank == RANK_NUMBER:
-            return '("doc" -> %s::text)::numeric'
-        return '("doc" ->> %s::text)'
+    def type_sql(self, path: str) -> str:
+        return f'jsonb_typeof("doc" -> {path})'
 
-    def target(self, rank: int, value: Any) -> _Fragment:
-        if rank == RANK_BOOL:
+    def extract_sql(self, rank_: int, path: str) -> str:
+        if rank_ == RANK_BOOL:
+            return f'("doc" -> {path})::boolean'
+        if rank_ == RANK_NUMBER:
+            return f'("doc" -> {path})::numeric'
+        return f'("doc" ->> {path})'
+
+    def target(self, rank_: int, value: Any) -> _Fragment:
+        if rank_ == RANK_BOOL:
             return "%s", [bool(value)]
-        if rank == RANK_NUMBER:
+        if rank_ == RANK_NUMBER:
             number = int(value) if isinstance(value, int) else float(value)
             return "CAST(%s AS numeric)", [repr(number)]
         return "%s", [escape_text(str(value))]
+
+    def list_indexes_sql(self) -> str:
+        return "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s"
 
 
 class MySQLDialect(Dialect):
@@ -428,13 +681,25 @@ class MySQLDialect(Dialect):
     padding); strings are compared as ``CAST(JSON_UNQUOTE(...) AS BINARY)``,
     their UTF-8 bytes; numbers as DOUBLE, so integers beyond 2**53 order as
     their nearest double.
+
+    MySQL and MariaDB index expressions through generated columns: a field
+    index adds four virtual columns (``<field>:r``, ``:b``, ``:n``, ``:s``:
+    its rank and its bool, number and string values, each defined by exactly
+    the expression a query would use) and indexes them, and queries on an
+    indexed field read those columns. An index entry has a size limit, so
+    the string column holds at most :attr:`index_str_bytes` bytes: a string
+    longer than that in an indexed field is refused with ValueError.
     """
 
     label = "MySQL"
     mark = "%s"
     begin = "START TRANSACTION"
     max_key_bytes = 1024
-    null_type = "NULL"
+    max_name = 64
+    drops_pinned_terms = True
+    index_directions = ("a", "d")
+    #: The longest string (UTF-8 bytes) an indexed field may hold.
+    index_str_bytes = 768
     type_names = {
         RANK_BOOL: ("BOOLEAN",),
         RANK_NUMBER: ("INTEGER", "DOUBLE", "DECIMAL", "UNSIGNED INTEGER"),
@@ -442,12 +707,16 @@ class MySQLDialect(Dialect):
         RANK_LIST: ("ARRAY",),
         RANK_DICT: ("OBJECT",),
     }
+    _COLUMN = {RANK_BOOL: "b", RANK_NUMBER: "n", RANK_STR: "s"}
+    _COLUMN_TYPE = {RANK_BOOL: "TINYINT", RANK_NUMBER: "DOUBLE"}
 
     def quote(self, name: str) -> str:
         return f"`{name}`"
 
     def text(self, string: str) -> Any:
         return string.encode("utf-8")
+
+    keys_are_text = False
 
     def key_string(self, raw: Any) -> str:
         return bytes(raw).decode("utf-8")
@@ -462,28 +731,82 @@ class MySQLDialect(Dialect):
             ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         ]
 
-    def upsert(self, table: str) -> str:
-        return (
+    def columns(self) -> list[str]:
+        return ["key", "path", "tree", "value"]
+
+    def row(self, string: str, stored: Any, doc: str | None) -> tuple[Any, ...]:
+        return (string.encode("utf-8"), path_string(string).encode("utf-8"),
+                string.replace("/", "\x00").encode("utf-8"), stored)
+
+    def upserts(self, table: str) -> dict[int, str]:
+        return {4: (
             f"INSERT INTO {self.quote(table)} (`key`, `path`, `tree`, `value`)"
             " VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)"
-        )
+        )}
 
-    def type_sql(self) -> str:
-        return "JSON_TYPE(JSON_EXTRACT(`value`, %s))"
+    def type_sql(self, path: str) -> str:
+        return f"JSON_TYPE(JSON_EXTRACT(`value`, {path}))"
 
-    def extract_sql(self, rank: int) -> str:
-        if rank == RANK_BOOL:
-            return "(JSON_UNQUOTE(JSON_EXTRACT(`value`, %s)) = 'true')"
-        if rank == RANK_NUMBER:
-            return "CAST(JSON_EXTRACT(`value`, %s) AS DOUBLE)"
-        return "CAST(JSON_UNQUOTE(JSON_EXTRACT(`value`, %s)) AS BINARY)"
+    def extract_sql(self, rank_: int, path: str) -> str:
+        if rank_ == RANK_BOOL:
+            return f"(JSON_UNQUOTE(JSON_EXTRACT(`value`, {path})) = 'true')"
+        if rank_ == RANK_NUMBER:
+            return f"CAST(JSON_EXTRACT(`value`, {path}) AS DOUBLE)"
+        return f"CAST(JSON_UNQUOTE(JSON_EXTRACT(`value`, {path})) AS BINARY)"
 
-    def target(self, rank: int, value: Any) -> _Fragment:
-        if rank == RANK_STR:
+    def column(self, field: str, part: str) -> str:
+        """The generated column of an indexed field: ``r`` (rank), ``b``, ``n`` or ``s``."""
+        return f"{field}:{part}"
+
+    def rank_term(self, field: Field) -> _Fragment:
+        if field.indexed:
+            return self.quote(self.column(field.name, "r")), []
+        return super().rank_term(field)
+
+    def value_term(self, field: Field, rank_: int) -> _Fragment:
+        if field.indexed:
+            return self.quote(self.column(field.name, self._COLUMN[rank_])), []
+        return super().value_term(field, rank_)
+
+    def pin_terms(self, field: Field, rank_: int) -> list[str]:
+        # The index holds (rank, b, n, s): the value columns of the other ranks
+        # are NULL, and saying so lets the index seek to the pinned value.
+        if not field.indexed:
+            return []
+        return [f"{self.quote(self.column(field.name, self._COLUMN[r]))} IS NULL"
+                for r in _VALUE_RANKS if r != rank_]
+
+    def target(self, rank_: int, value: Any) -> _Fragment:
+        if rank_ == RANK_STR:
             return "%s", [str(value).encode("utf-8")]
-        if rank == RANK_NUMBER:
+        if rank_ == RANK_NUMBER:
             return "%s", [float(value)]
-        return super().target(rank, value)
+        return super().target(rank_, value)
+
+    def index_statements(self, table: str, field: str) -> list[str]:
+        f = Field(field, self.literal_path(field), [])
+        names = {d: self.quote(self.index_name(table, field, d)) for d in self.index_directions}
+        rank_sql, _ = super().rank_term(f)
+        adds = [f"ADD COLUMN {self.quote(self.column(field, 'r'))} TINYINT AS ({rank_sql}) VIRTUAL"]
+        for r in _VALUE_RANKS:
+            kind = self._COLUMN_TYPE.get(r, f"VARBINARY({self.index_str_bytes})")
+            value_sql, _ = super().value_term(f, r)
+            adds.append(f"ADD COLUMN {self.quote(self.column(field, self._COLUMN[r]))} {kind}"
+                        f" AS ({value_sql}) VIRTUAL")
+        indexed = Field(field, f.sql, [], indexed=True)
+        for d in self.index_directions:
+            adds.append(f"ADD INDEX {names[d]} ({', '.join(self.index_elements(indexed, d == 'd'))})")
+        return [f"ALTER TABLE {self.quote(table)} {', '.join(adds)}"]
+
+    def drop_index_statements(self, table: str, field: str) -> list[str]:
+        drops = [f"DROP INDEX {self.quote(self.index_name(table, field, d))}"
+                 for d in self.index_directions]
+        drops += [f"DROP COLUMN {self.quote(self.column(field, part))}" for part in "rbns"]
+        return [f"ALTER TABLE {self.quote(table)} {', '.join(drops)}"]
+
+    def list_indexes_sql(self) -> str:
+        return ("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS"
+                " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s")
 
 
 # -- the translator ---------------------------------------------------------------------
@@ -511,32 +834,21 @@ class _Constant(enum.Enum):
     FALSE = False
 
 
-def _literal_list(names: Sequence[str]) -> str:
-    # Type names are this module's constants, never user input.
-    return ", ".join(f"'{name}'" for name in names)
+@dataclass(frozen=True)
+class _Condition:
+    """A pushed filter: its SQL, and the rank it pins its field to (None: several ranks pass)."""
+
+    sql: str
+    params: list[Any]
+    pins: int | None
 
 
-def _value_sql(dialect: Dialect, path: Any, rank_: int) -> _Fragment:
-    """The field's value when its type has ``rank_``, else NULL."""
-    names = _literal_list(dialect.type_names[rank_])
-    sql = f"(CASE WHEN {dialect.type_sql()} IN ({names}) THEN {dialect.extract_sql(rank_)} END)"
-    if rank_ == RANK_STR:
-        sql += dialect.str_collate
-    return sql, [path, path]
+def _filter_sql(flt: Filter, dialect: Dialect, fields: Fields, indexed: Collection[str],
+                seek: bool) -> _Condition | _Constant | None:
+    """``flt`` as a condition, a constant, or None (not pushable).
 
-
-def _rank_sql(dialect: Dialect, path: Any) -> _Fragment:
-    """The field's class rank (0 for null or missing)."""
-    whens = " ".join(
-        f"WHEN {_literal_list([name])} THEN {r}"
-        for r, names in dialect.type_names.items()
-        for name in names
-    )
-    return f"(CASE {dialect.type_sql()} {whens} ELSE 0 END)", [path]
-
-
-def _filter_sql(flt: Filter, dialect: Dialect, fields: Fields) -> _Fragment | _Constant | None:
-    """``flt`` as a condition, a constant, or None (not pushable)."""
+    ``seek`` False writes the condition so that no index seeks with it.
+    """
     op, target = flt.op, flt.value
     if fields is Fields.NONE:
         return _Constant(compare(None, op, target))
@@ -552,31 +864,44 @@ def _filter_sql(flt: Filter, dialect: Dialect, fields: Fields) -> _Fragment | _C
         return _Constant.FALSE
     if target_rank == RANK_NUMBER and not dialect.number_ok(target):
         return None
-    path = dialect.field_param(flt.field)
-    if path is None:
+    field = dialect.field(flt.field, indexed)
+    if field is None:
         return None
-    if target_rank == RANK_NONE:
-        null = _literal_list([dialect.null_type])
-        null_test = f"COALESCE({dialect.type_sql()}, {null}) = {null}"
-        return (f"NOT {null_test}" if op == "!=" else null_test), [path]
-    value_sql, params = _value_sql(dialect, path, target_rank)
+    rank_sql, params = dialect.rank_term(field)
+    if not seek:
+        rank_sql = dialect.unindexed(rank_sql)
+    if target_rank == RANK_NONE:  # = None, <= None, >= None: null or missing
+        if op == "!=":
+            return _Condition(f"{rank_sql} <> {RANK_NONE}", params, None)
+        pins = [f"{rank_sql} = {RANK_NONE}", *dialect.pin_terms(field, RANK_NONE)]
+        return _Condition("(" + " AND ".join(pins) + ")", params, RANK_NONE)
+    value_sql, value_params = dialect.value_term(field, target_rank)
+    if not seek:
+        value_sql = dialect.unindexed(value_sql)
     mark, target_params = dialect.target(target_rank, target)
+    params = params + value_params + target_params
     if op == "!=":
-        return f"NOT COALESCE({value_sql} = {mark}, FALSE)", params + target_params
-    return f"COALESCE({value_sql} {op} {mark}, FALSE)", params + target_params
+        return _Condition(
+            f"NOT COALESCE({rank_sql} = {target_rank} AND {value_sql} = {mark}, FALSE)",
+            params, None,
+        )
+    terms = [f"{rank_sql} = {target_rank}", *dialect.pin_terms(field, target_rank),
+             f"{value_sql} {op} {mark}"]
+    return _Condition("(" + " AND ".join(terms) + ")", params, target_rank)
 
 
-def _order_sql(order: Order, dialect: Dialect, fields: Fields) -> list[_Fragment] | None:
+def _order_sql(order: Order, dialect: Dialect, fields: Fields, indexed: Collection[str],
+               pinned: int | None) -> list[_Fragment] | None:
     """ORDER BY terms for ``order`` (empty: all values tie), or None (not pushable)."""
     if fields is Fields.NONE:
         return []
     if fields is Fields.OPAQUE:
         return None
-    path = dialect.field_param(order.field)
-    if path is None:
+    field = dialect.field(order.field, indexed)
+    if field is None:
         return None
     direction = " DESC" if order.descending else ""
-    return [(sql + direction, params) for sql, params in dialect.order_terms(path)]
+    return [(sql + direction, params) for sql, params in dialect.order_terms(field, pinned)]
 
 
 def _scope_sql(query: Query, dialect: Dialect) -> _Fragment | None:
@@ -594,8 +919,16 @@ def _scope_sql(query: Query, dialect: Dialect) -> _Fragment | None:
     )
 
 
-def plan_query(query: Query, dialect: Dialect, table: str, fields: Fields) -> Plan:
-    """Translate ``query`` into one SELECT over ``table`` (see the module docstring)."""
+def plan_query(query: Query, dialect: Dialect, table: str, fields: Fields,
+               indexed: Collection[str] = ()) -> Plan:
+    """Translate ``query`` into one SELECT over ``table`` (see the module docstring).
+
+    ``indexed`` names the fields the store has indexes on: the SQL is the
+    same whatever they are (an index matches the expressions), except that
+    MySQL reads an indexed field's generated columns, and SQLite keeps
+    filters on other fields from seeking an index when the first order's
+    field is indexed, so that it walks that index and stops after the page.
+    """
     if query.object_getattr is not None and fields is not Fields.OPAQUE:
         fields = Fields.OPAQUE  # a custom field reader runs in Python only
     if query.limit == 0:
@@ -604,31 +937,37 @@ def plan_query(query: Query, dialect: Dialect, table: str, fields: Fields) -> Pl
     scope = _scope_sql(query, dialect)
     if scope is not None:
         conditions.append(scope)
+    walked = query.orders[0].field if query.orders else None
+    walk = dialect.prefers_order_index and walked is not None and walked in indexed
+    pinned: dict[str, int] = {}
     filtered = True
     for flt in query.filters:
-        pushed = _filter_sql(flt, dialect, fields)
+        pushed = _filter_sql(flt, dialect, fields, indexed,
+                             seek=not walk or flt.field == walked)
         if pushed is None:
             filtered = False
         elif pushed is _Constant.FALSE:
             return Plan(None, [], False, True, True, True, False)
-        elif isinstance(pushed, tuple):
-            conditions.append(pushed)
+        elif isinstance(pushed, _Condition):
+            conditions.append((pushed.sql, pushed.params))
+            if pushed.pins is not None:
+                pinned.setdefault(flt.field, pushed.pins)
 
     ordered = True
     terms: list[_Fragment] = []
     for order in query.orders:
-        pushed_terms = _order_sql(order, dialect, fields)
+        pushed_terms = _order_sql(order, dialect, fields, indexed, pinned.get(order.field))
         if pushed_terms is None:
             ordered = False
             terms = []
             break
         terms += pushed_terms
     if ordered:
-        terms.append((dialect.quote("tree"), []))
+        terms.append((dialect.tree_sql(query.recursive), []))
 
     with_values = not (query.keys_only and filtered and ordered)
     limited = filtered and ordered and query.limit is not None
-    columns = dialect.quote("key") + (", " + dialect.quote("value") if with_values else "")
+    columns = dialect.quote("key") + (", " + dialect.value_column() if with_values else "")
     sql = f"SELECT {columns} FROM {dialect.quote(table)}"
     params: list[Any] = []
     if conditions:
