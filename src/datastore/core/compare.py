@@ -100,6 +100,11 @@ def rank(value: Any) -> int:
 
 def sort_value(value: Any) -> tuple[Any, ...]:
     """A sort key for ``value`` that realises the documented cross-type order."""
+    kind = type(value)
+    if kind is int or kind is float:  # the common cases first: every order reads every value
+        return (RANK_NUMBER, value)
+    if kind is str:
+        return (RANK_STR, value)
     r = rank(value)
     if r == RANK_NONE:
         return (RANK_NONE,)

@@ -22,13 +22,15 @@ Everything a store cannot push down is thereby finished here, in one place.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
-from .compare import sort_value
+from .compare import OPERATORS, compare, sort_value
 from .key import Key
-from .query import Cursor, ObjectGetattr, Query
+from .query import Cursor, Filter, ObjectGetattr, Query, default_getattr
 
 __all__ = ["in_scope", "run", "run_values", "scope_test", "sort_pairs"]
 
@@ -41,30 +43,42 @@ def scope_test(query_key: Key, recursive: bool) -> Callable[[Key], bool]:
     Collection scope: ``key.path == query_key``. Recursive scope: ``key.path``
     is ``query_key`` or lies below it (``/a/b/c`` is in ``/a``; ``/a`` and
     ``/ab/x`` are not).
+
+    Every query tests every candidate key, so the tests below are prefix
+    checks on the normal string rather than a computed ``key.path``:
+    ``key.path == B`` exactly when the key is ``B/name`` (a name without
+    ``/`` or ``:``) or, when B's last namespace has no ``:``, ``B:rest``
+    (a rest without ``/``), since a key's path cuts its last namespace at the
+    first ``:``.
     """
     base = query_key._string
     below = "/" if base == "/" else base + "/"
-
-    def path_of(string: str) -> str:
-        cut = string.rfind("/")
-        last = string[cut + 1 :]
-        colon = last.find(":")
-        if colon < 0:
-            return string[:cut] or "/"
-        return string[: cut + 1] + last[:colon]
+    typed = ":" not in base[base.rfind("/") + 1 :]
+    beside = base + ":" if base != "/" else "/:"
 
     if recursive:
         if base == "/":
             return lambda key: len(key._string) > 1
 
         def test_recursive(key: Key) -> bool:
-            path = path_of(key._string)
-            return path == base or path.startswith(below)
+            string = key._string
+            # Below the collection (/B/..., whatever the path), or typed beside it (/B:x).
+            if string.startswith(below):
+                return True
+            return typed and string.startswith(beside) and "/" not in string[len(beside) :]
 
         return test_recursive
 
+    cut_below = len(below)
+    cut_beside = len(beside)
+
     def test_collection(key: Key) -> bool:
-        return len(key._string) > 1 and path_of(key._string) == base
+        string = key._string
+        if string.startswith(below):
+            rest = string[cut_below:]
+            if rest and "/" not in rest and ":" not in rest:
+                return True
+        return typed and string.startswith(beside) and "/" not in string[cut_beside:]
 
     return test_collection
 
@@ -74,8 +88,15 @@ def in_scope(query: Query, key: Key) -> bool:
     return scope_test(query.key, query.recursive)(key)
 
 
-def sort_pairs(query: Query, pairs: Iterable[Pair]) -> list[Pair]:
-    """Sort pairs by the query's orders, then by key in tree order."""
+def sort_pairs(query: Query, pairs: Iterable[Pair], first: int | None = None) -> list[Pair]:
+    """Sort pairs by the query's orders, then by key in tree order.
+
+    With ``first``, only the first ``first`` pairs of the result are wanted:
+    the list returned then starts with exactly those, in order, and may hold
+    fewer of the others (a query with a limit sorts a page, not the scope).
+    """
+    if first is not None and query.orders:
+        pairs = _top_candidates(query, pairs, first)
     ordered = sorted(pairs, key=lambda pair: pair[0].sort_key)
     read = query.field_reader
     # Stable sorts from the last order to the first give the hierarchy;
@@ -87,6 +108,33 @@ def sort_pairs(query: Query, pairs: Iterable[Pair]) -> list[Pair]:
             reverse=order.descending,
         )
     return ordered
+
+
+def _top_candidates(query: Query, pairs: Iterable[Pair], count: int) -> list[Pair]:
+    """A small superset of the first ``count`` pairs in the query's order.
+
+    Selects by the first order alone with a heap (O(n log count) instead of
+    sorting everything), then adds back every pair that ties with the last
+    one selected, since the later orders and the key decide among those.
+    Falls back to all pairs when selecting would not pay, or when a NaN
+    (which has no place in an order) makes the selection ill-defined.
+    """
+    order = query.orders[0]
+    read = query.field_reader
+    field = order.field
+    decorated = [(sort_value(read(pair[1], field)), pair) for pair in pairs]
+    if len(decorated) <= 2 * count + 16:
+        return [pair for _, pair in decorated]
+    for value, _ in decorated:
+        last = value[-1]
+        if last != last:  # NaN
+            return [pair for _, pair in decorated]
+    pick = heapq.nlargest if order.descending else heapq.nsmallest
+    top = pick(count, decorated, key=itemgetter(0))
+    edge = top[-1][0]
+    return [pair for value, pair in top if value != edge] + [
+        pair for value, pair in decorated if value == edge
+    ]
 
 
 def _page(cursor: Cursor, pairs: Iterator[Pair], offset: int, limit: int | None) -> Iterator[Pair]:
@@ -122,18 +170,47 @@ def run(
     if query.filters and not filtered:
         stream = _filtered(query, stream)
     if query.orders and not ordered:
-        stream = sort_pairs(query, stream)
+        first = None if query.limit is None else query.offset + query.limit
+        stream = sort_pairs(query, stream, first)
     cursor._pairs = _page(cursor, iter(stream), query.offset, query.limit)
     return cursor
 
 
 def _filtered(query: Query, pairs: Iterable[Pair]) -> Iterator[Pair]:
-    read: ObjectGetattr = query.field_reader
-    filters = query.filters
-    for pair in pairs:
-        value = pair[1]
-        if all(f(value, read) for f in filters):
-            yield pair
+    tests = [_filter_test(f, query.field_reader) for f in query.filters]
+    if len(tests) == 1:
+        test = tests[0]
+        return (pair for pair in pairs if test(pair[1]))
+    return (pair for pair in pairs if all(test(pair[1]) for test in tests))
+
+
+def _filter_test(flt: Filter, read: ObjectGetattr) -> Callable[[Any], bool]:
+    """``flt`` as a one-argument test, with a fast path for the common case.
+
+    The common case is a plain :class:`Filter` on a number or a string read
+    from dicts by the default reader: a value of the same kind is compared
+    with the operator directly; anything else goes through
+    :func:`~datastore.core.compare.compare`, so the rules stay in one place.
+    """
+    if type(flt) is not Filter or read is not default_getattr:
+        return lambda value: flt(value, read)
+    field, op, target = flt.field, flt.op, flt.value
+    kind = type(target)
+    if kind is str:
+        same: tuple[type, ...] = (str,)
+    elif kind is int or kind is float:
+        same = (int, float)
+    else:
+        return lambda value: flt(value, read)
+    apply = OPERATORS[op]
+
+    def test(value: Any) -> bool:
+        found = value.get(field) if type(value) is dict else read(value, field)
+        if type(found) in same:
+            return bool(apply(found, target))
+        return compare(found, op, target)
+
+    return test
 
 
 _NO_KEY = Key._from_normal("/")

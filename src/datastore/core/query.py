@@ -29,7 +29,7 @@ def default_getattr(obj: Any, field: str) -> Any:
     Scalars, strings and lists have no fields here, so a query never picks
     up a method such as ``str.upper`` by accident.
     """
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):  # plain dicts skip the ABC check
         return obj.get(field)
     if isinstance(obj, _SCALARS):
         return None
