@@ -1,0 +1,1 @@
+"""Subject factories, one module per store family; :mod:`bench.registry` lists them all."""

@@ -1,0 +1,220 @@
+"""The targets of issue 6, evaluated on a run's results (PASS, MISS or N/A, with the figures).
+
+Every target is a ratio measured in the same run on the same machine. The
+thresholds are the issue's; the two "flat" targets need a tolerance, chosen
+here and printed with the result: per-op time may grow by at most 1.5x from
+the smallest to the largest size (a B-tree's extra level stays well within
+that; a scan does not), or, where the engine itself is not flat (a dict's
+lookups slow down once its table outgrows the CPU caches, and the raw
+driver shows it), by at most 1.25x the raw driver's own growth; a
+pushed-down query's time may grow by at most 2x.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .harness import SINGLE
+
+__all__ = ["Index", "evaluate"]
+
+NETWORKED = ("redis", "memcached", "mongo", "postgresql", "mysql")
+PUSHDOWN_GROUPS = ("sqlite", "postgresql", "mysql", "mongo")
+SINGLE_TIME_MAX = 1.10
+BULK_THROUGHPUT_MIN = 0.9
+SQLITE_PUT_MANY_MIN = 0.8
+DICT_GET_MIN = 1_000_000.0
+DICT_VS_MINIMALKV_MIN = 2.0
+QUERY_SPEEDUP_MIN = 10.0
+QUERY_GROWTH_MAX = 2.0
+FLAT_GROWTH_MAX = 1.5
+#: where the raw driver itself slows down with size, the store may slow down this much more
+ENGINE_MARGIN = 1.25
+
+
+class Index:
+    """Median ops/s by (group, subject, workload, size), plus who is who in each group."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.ops = {
+            (r["group"], r["subject"], r["workload"], r["size"]): r["ops_per_s"]
+            for r in data["results"]
+        }
+        self.subjects = data["subjects"]
+        self.unavailable = {(u["group"], u["subject"]): u["reason"] for u in data["unavailable"]}
+
+    def get(self, group: str, subject: str, workload: str, size: int) -> float | None:
+        return self.ops.get((group, subject, workload, size))
+
+    def of_role(self, group: str, role: str) -> list[str]:
+        return [s["name"] for s in self.subjects if s["group"] == group and s["role"] == role]
+
+    def sizes(self, group: str, subject: str, workload: str) -> list[int]:
+        return sorted(
+            size for (g, s, w, size) in self.ops if (g, s, w) == (group, subject, workload)
+        )
+
+    def why_missing(self, group: str, subject: str | None = None) -> str:
+        reasons = [r for (g, s), r in self.unavailable.items()
+                   if g == group and (subject is None or s == subject)]
+        return reasons[0] if reasons else "not measured in this run"
+
+
+def _k(size: int) -> str:
+    return f"{size // 1000}k" if size >= 1000 and size % 1000 == 0 else str(size)
+
+
+#: (what was measured, the figure, whether it meets the target, a note after the figure)
+Check = tuple[str, float, bool, str]
+
+
+def _result(tid: str, group: str, target: str, checks: list[Check],
+            unit: str, na: str | None = None) -> dict[str, Any]:
+    """One target line from its checks: MISS if any check fails."""
+    if na is not None or not checks:
+        return {"id": tid, "group": group, "target": target, "status": "N/A",
+                "detail": na or "no measurements", "checks": []}
+    misses = [c for c in checks if not c[2]]
+    shown = misses or checks
+    detail = ", ".join(f"{label} {value:.2f}{unit}{note}" for label, value, _, note in shown[:6])
+    if len(shown) > 6:
+        detail += f" (+{len(shown) - 6} more)"
+    return {
+        "id": tid, "group": group, "target": target,
+        "status": "MISS" if misses else "PASS",
+        "detail": ("missed: " if misses else "all: ") + detail,
+        "checks": [{"what": c[0], "value": c[1], "ok": c[2]} for c in checks],
+    }
+
+
+def _pairs(ix: Index, group: str, a: str, b: str, workloads: Iterable[str]
+           ) -> list[tuple[str, int, float, float]]:
+    """(workload, size, ops of a, ops of b) wherever both were measured."""
+    out = []
+    for w in workloads:
+        for size in ix.sizes(group, a, w):
+            x, y = ix.get(group, a, w, size), ix.get(group, b, w, size)
+            if x is not None and y is not None:
+                out.append((w, size, x, y))
+    return out
+
+
+def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """All target lines for a run (see the module docstring for the tolerances)."""
+    ix = Index(data)
+    out: list[dict[str, Any]] = []
+
+    def store_and_raw(group: str) -> tuple[str | None, str | None]:
+        stores, raws = ix.of_role(group, "store"), ix.of_role(group, "raw")
+        return (stores[0] if stores else None), (raws[0] if raws else None)
+
+    for group in NETWORKED:
+        store, raw = store_and_raw(group)
+        na = None if store and raw else ix.why_missing(group)
+        checks: list[Check] = [] if na else [
+            (f"{w}@{_k(n)}", r / s, r / s <= SINGLE_TIME_MAX, "")
+            for w, n, s, r in _pairs(ix, group, store, raw, SINGLE)  # type: ignore[arg-type]
+        ]
+        out.append(_result("net-single", group,
+                           f"{group}: single-op time <= {SINGLE_TIME_MAX:.2f}x raw driver",
+                           checks, "x time", na))
+        checks = [] if na else [
+            (f"{w}@{_k(n)}", s / r, s / r >= BULK_THROUGHPUT_MIN, "")
+            for w, n, s, r in _pairs(ix, group, store, raw, ("put_many", "get_many"))  # type: ignore[arg-type]
+        ]
+        out.append(_result("net-bulk", group,
+                           f"{group}: bulk put/get >= {BULK_THROUGHPUT_MIN}x raw pipelined/batched"
+                           " throughput", checks, "x ops/s", na))
+
+    store, raw = store_and_raw("sqlite")
+    for peer in ("diskcache", "sqlitedict"):
+        na = None if store and peer in ix.of_role("sqlite", "peer") else ix.why_missing("sqlite")
+        checks = [] if na else [
+            (f"{w}@{_k(n)}", s / p, s > p, "")
+            for w, n, s, p in _pairs(ix, "sqlite", store, peer, ("get_hit", "put"))  # type: ignore[arg-type]
+        ]
+        out.append(_result("sqlite-peer", "sqlite",
+                           f"sqlite: get and put faster than {peer}", checks, "x", na))
+    na = None if store and raw else ix.why_missing("sqlite")
+    checks = [] if na else [
+        (f"put_many@{_k(n)}", s / r, s / r >= SQLITE_PUT_MANY_MIN, "")
+        for _, n, s, r in _pairs(ix, "sqlite", store, raw, ("put_many",))  # type: ignore[arg-type]
+    ]
+    out.append(_result("sqlite-bulk", "sqlite",
+                       f"sqlite: put_many >= {SQLITE_PUT_MANY_MIN}x raw sqlite3"
+                       " (one transaction per 1,000)", checks, "x ops/s", na))
+
+    store, _ = store_and_raw("dict")
+    na = None if store else ix.why_missing("dict")
+    checks = [] if na else [
+        (f"get_hit@{_k(n)}", v / 1e6, v >= DICT_GET_MIN, "")
+        for n in ix.sizes("dict", store, "get_hit")  # type: ignore[arg-type]
+        if (v := ix.get("dict", store, "get_hit", n)) is not None  # type: ignore[arg-type]
+    ]
+    out.append(_result("dict-get", "dict", "dict: DictDatastore get >= 1,000,000 ops/s",
+                       checks, "M ops/s", na))
+    na = None if store and "minimalkv" in ix.of_role("dict", "peer") else ix.why_missing(
+        "dict", "minimalkv")
+    checks = [] if na else [
+        (f"get_hit@{_k(n)}", s / p, s / p >= DICT_VS_MINIMALKV_MIN, "")
+        for _, n, s, p in _pairs(ix, "dict", store, "minimalkv", ("get_hit",))  # type: ignore[arg-type]
+    ]
+    out.append(_result("dict-peer", "dict",
+                       f"dict: DictDatastore get >= {DICT_VS_MINIMALKV_MIN:.0f}x minimalkv",
+                       checks, "x", na))
+
+    for group in PUSHDOWN_GROUPS:
+        store, raw = store_and_raw(group)
+        na = None if store and raw else ix.why_missing(group)
+        sizes = [] if na else ix.sizes(group, store, "query")  # type: ignore[arg-type]
+        if not na and not sizes:
+            na = "the store's query was not measured (see errors)"
+        checks = []
+        if not na:
+            top = sizes[-1]
+            s, r = ix.get(group, store, "query", top), ix.get(group, raw, "query", top)  # type: ignore[arg-type]
+            if s is not None and r is not None:
+                checks.append((f"query@{_k(top)}", s / r, s / r >= QUERY_SPEEDUP_MIN, ""))
+        out.append(_result("query-speedup", group,
+                           f"{group}: pushed-down query >= {QUERY_SPEEDUP_MIN:.0f}x fetch-all-and-"
+                           "filter (largest size)", checks, "x faster", na))
+        checks = []
+        if not na and len(sizes) > 1:
+            small, big = sizes[0], sizes[-1]
+            growth = ix.get(group, store, "query", small) / ix.get(group, store, "query", big)  # type: ignore[arg-type,operator]
+            checks.append((f"query time {_k(big)}/{_k(small)}", growth,
+                           growth <= QUERY_GROWTH_MAX, ""))
+        out.append(_result("query-flat", group,
+                           f"{group}: query cost follows the page, not the collection (time "
+                           f"grows <= {QUERY_GROWTH_MAX:.0f}x from smallest to largest size)",
+                           checks, "x", na if na or len(sizes) > 1 else "needs two sizes"))
+
+    for s in data["subjects"]:
+        if s["role"] != "store":
+            continue
+        group, name = s["group"], s["name"]
+        raws = ix.of_role(group, "raw")
+        checks = []
+        for w in SINGLE:
+            sizes = ix.sizes(group, name, w)
+            if len(sizes) < 2:
+                continue
+            small, big = sizes[0], sizes[-1]
+            growth = ix.get(group, name, w, small) / ix.get(group, name, w, big)  # type: ignore[operator]
+            ok, note = growth <= FLAT_GROWTH_MAX, ""
+            if raws:
+                r_small, r_big = ix.get(group, raws[0], w, small), ix.get(group, raws[0], w, big)
+                if r_small and r_big:
+                    engine_growth = r_small / r_big
+                    note = f" (raw {engine_growth:.2f}x)"
+                    # The engine itself is not flat: the store may follow it, no more.
+                    ok = ok or growth <= ENGINE_MARGIN * engine_growth
+            checks.append((f"{w} {_k(big)}/{_k(small)}", growth, ok, note))
+        out.append(_result("flat", group,
+                           f"{group}: per-op time flat across sizes (grows <= "
+                           f"{FLAT_GROWTH_MAX}x, or <= {ENGINE_MARGIN}x the raw driver's own "
+                           "growth)", checks, "x",
+                           None if checks else "needs two sizes"))
+    ran = set(data["groups"])
+    return [t for t in out if t["group"] in ran]

@@ -1,0 +1,193 @@
+"""The benchmark harness works: one tiny run writes a well-formed report, JSON and chart.
+
+Nothing here times anything or asserts a speed: the figures of a ``--quick``
+run are meaningless. These tests check the machinery (subjects open, every
+workload is measured for store and raw driver, targets are evaluated, the
+outputs parse) and the pieces whose mistakes would make a benchmark lie (the
+fetch-all baseline answers the query exactly as the store does; the target
+rules say PASS and MISS where they should).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import registry, targets  # noqa: E402
+from bench.data import Plan, QuerySpec  # noqa: E402
+from bench.harness import BULK, SINGLE  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench")
+    chart = out / "chart" / "bench.png"
+    done = _bench("--quick", "--stores", "dict,sqlite", "--out", str(out), "--chart", str(chart))
+    assert done.returncode == 0, done.stderr
+    return {"out": out, "chart": chart, "stdout": done.stdout,
+            "data": json.loads((out / "latest.json").read_text())}
+
+
+def test_quick_run_writes_the_three_outputs(quick_run: dict[str, Any]) -> None:
+    out = quick_run["out"]
+    assert (out / "latest.md").read_text().startswith("# datastore benchmark")
+    assert quick_run["stdout"].startswith("# datastore benchmark")
+    data = quick_run["chart"].read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+
+
+def test_json_holds_every_workload_of_store_and_raw(quick_run: dict[str, Any]) -> None:
+    data = quick_run["data"]
+    assert data["meta"]["quick"] is True
+    assert data["meta"]["sizes"] == [100, 300]
+    assert set(data["groups"]) == {"dict", "sqlite"}
+    rows = {(r["group"], r["subject"], r["workload"], r["size"]): r for r in data["results"]}
+    for subject in ("DictDatastore", "dict"):
+        for workload in (*SINGLE, *BULK, "query"):
+            for size in (100, 300):
+                row = rows[("dict", subject, workload, size)]
+                assert row["ops_per_s"] > 0
+                assert len(row["samples"]) == 2  # --quick: 2 repeats
+                assert row["ops_per_s"] == pytest.approx(sum(row["samples"]) / 2)  # median
+    store_row = rows[("dict", "DictDatastore", "get_hit", 300)]
+    raw_row = rows[("dict", "dict", "get_hit", 300)]
+    assert store_row["raw"] == "dict"
+    assert store_row["ratio_to_raw"] == pytest.approx(
+        store_row["ops_per_s"] / raw_row["ops_per_s"])
+    assert raw_row["ratio_to_raw"] is None
+    assert not [e for e in data["errors"] if e["group"] == "dict"]
+
+
+def test_every_registered_subject_is_measured_or_reported_unavailable(
+    quick_run: dict[str, Any],
+) -> None:
+    data = quick_run["data"]
+    measured = {(s["group"], s["name"]) for s in data["subjects"]}
+    unavailable = {(u["group"], u["subject"]): u["reason"] for u in data["unavailable"]}
+    for group in registry.find(["dict", "sqlite"]):
+        for entry in group.entries:
+            assert (group.name, entry.name) in measured | set(unavailable)
+    for reason in unavailable.values():
+        assert reason  # says why
+    if ("sqlite", "SQLiteDatastore") in measured:
+        # next to the store, the raw baseline runs the query both ways
+        done = {r["workload"] for r in data["results"] if r["subject"] == "sqlite3"}
+        assert {"query", "query_pushdown", *SINGLE, *BULK} <= done
+
+
+def test_targets_are_evaluated_and_printed(quick_run: dict[str, Any]) -> None:
+    data = quick_run["data"]
+    found = {t["id"]: t for t in data["targets"] if t["group"] == "dict"}
+    assert found["dict-get"]["status"] in ("PASS", "MISS")
+    assert found["dict-peer"]["status"] in ("PASS", "MISS", "N/A")
+    assert {t["group"] for t in data["targets"]} <= {"dict", "sqlite"}
+    text = (quick_run["out"] / "latest.md").read_text()
+    for t in data["targets"]:
+        assert f"| {t['status']} | {t['target']} |" in text
+
+
+def test_markdown_tables_are_well_formed(quick_run: dict[str, Any]) -> None:
+    lines = (quick_run["out"] / "latest.md").read_text().splitlines()
+    tables = 0
+    for i, line in enumerate(lines):
+        if line.startswith("| ---"):
+            tables += 1
+            width = lines[i - 1].count("|")
+            j = i + 1
+            while j < len(lines) and lines[j].startswith("|"):
+                assert lines[j].count("|") == width, lines[j]
+                j += 1
+    assert tables >= 2  # the targets and the dict group at least
+
+
+def test_fetch_all_baseline_answers_like_the_store() -> None:
+    """The raw baseline's filter/sort/page must be the query the store runs, or ratios lie."""
+    from datastore import DictDatastore, Key, Query
+
+    plan = Plan.build(500, ops=10, bulk=10, bulk_calls=1, repeats=1)
+    store = DictDatastore()
+    store.put_many((Key(k), v) for k, v in zip(plan.stored, plan.values, strict=True))
+    spec = QuerySpec()
+    query = Query(Key(spec.collection), limit=spec.limit).filter(
+        spec.field, spec.op, spec.value).order("-" + spec.order_field)
+    expected = list(store.query(query))
+    assert len(expected) == spec.limit
+    assert plan.expected_query() == expected
+
+
+def _data(rows: list[tuple[str, str, str, str, int, float]]) -> dict[str, Any]:
+    subjects = {(g, s): role for g, s, role, *_ in rows}
+    return {
+        "groups": {g: {} for g, *_ in rows},
+        "subjects": [{"group": g, "name": s, "role": r} for (g, s), r in subjects.items()],
+        "unavailable": [],
+        "results": [{"group": g, "subject": s, "role": role, "workload": w, "size": n,
+                     "ops_per_s": ops} for g, s, role, w, n, ops in rows],
+    }
+
+
+def test_target_rules_pass_and_miss() -> None:
+    rows = []
+    for w in SINGLE:
+        rows += [("redis", "RedisDatastore", "store", w, 1000, 95.0),
+                 ("redis", "redis-py", "raw", w, 1000, 100.0)]
+    rows += [("redis", "RedisDatastore", "store", "put_many", 1000, 80.0),
+             ("redis", "redis-py", "raw", "put_many", 1000, 100.0)]
+    found = {t["id"]: t for t in targets.evaluate(_data(rows))}
+    assert found["net-single"]["status"] == "PASS"  # 100/95 = 1.05x time
+    assert found["net-bulk"]["status"] == "MISS"  # 0.8x throughput
+    assert "put_many@1k 0.80" in found["net-bulk"]["detail"]
+
+    rows = [("dict", "DictDatastore", "store", "get_hit", 1000, 3e6),
+            ("dict", "DictDatastore", "store", "get_hit", 100000, 1.5e6),
+            ("dict", "minimalkv", "peer", "get_hit", 1000, 1e6),
+            ("dict", "minimalkv", "peer", "get_hit", 100000, 1e6)]
+    found = {t["id"]: t for t in targets.evaluate(_data(rows))}
+    assert found["dict-get"]["status"] == "PASS"
+    assert found["dict-peer"]["status"] == "MISS"  # 1.5x at 100k
+    assert found["flat"]["status"] == "MISS"  # get time doubled from 1k to 100k
+
+    rows = [("sqlite", "SQLiteDatastore", "store", "query", 1000, 1000.0),
+            ("sqlite", "SQLiteDatastore", "store", "query", 100000, 800.0),
+            ("sqlite", "sqlite3", "raw", "query", 100000, 50.0)]
+    found = {t["id"]: t for t in targets.evaluate(_data(rows))}
+    assert found["query-speedup"]["status"] == "PASS"  # 16x
+    assert found["query-flat"]["status"] == "PASS"  # 1.25x
+
+    # per-op growth: 3x is not flat, unless the raw driver itself grows nearly as much
+    rows = [("leveldb", "LevelDBDatastore", "store", "get_hit", 1000, 300.0),
+            ("leveldb", "LevelDBDatastore", "store", "get_hit", 100000, 100.0),
+            ("leveldb", "plyvel", "raw", "get_hit", 1000, 900.0),
+            ("leveldb", "plyvel", "raw", "get_hit", 100000, 900.0)]
+    assert targets.evaluate(_data(rows))[-1]["status"] == "MISS"
+    rows[-1] = ("leveldb", "plyvel", "raw", "get_hit", 100000, 360.0)  # raw grew 2.5x
+    flat = targets.evaluate(_data(rows))[-1]
+    assert flat["status"] == "PASS"
+    assert "3.00x (raw 2.50x)" in flat["detail"]
+
+
+def test_command_line_errors_and_listing() -> None:
+    done = _bench("--stores", "nosuchstore")
+    assert done.returncode == 2
+    assert "unknown store(s) nosuchstore" in done.stderr
+    done = _bench("--list")
+    assert done.returncode == 0
+    assert [line.split()[0] for line in done.stdout.splitlines()] == [
+        g.name for g in registry.GROUPS]
