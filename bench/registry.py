@@ -25,6 +25,7 @@ GROUPS: list[Group] = [
     ], ops=20000, bulk_calls=20, aliases=("pylru",)),
     Group("sqlite", "SQLiteDatastore vs sqlite3 vs diskcache vs sqlitedict", [
         Entry("SQLiteDatastore", "store", sqlite.sqlite_store),
+        Entry("SQLiteDatastore(indexes=score)", "store", sqlite.sqlite_indexed_store),
         Entry("sqlite3", "raw", sqlite.raw_sqlite),
         Entry("diskcache", "peer", sqlite.diskcache_store),
         Entry("sqlitedict", "peer", sqlite.sqlitedict_store),
@@ -59,11 +60,13 @@ GROUPS: list[Group] = [
             "raw pymongo alike): sizes above 1,000 objects are skipped, 3 repeats at most"),
     Group("postgresql", "SQLDatastore (PostgreSQL) vs psycopg", [
         Entry("SQLDatastore", "store", sql.postgresql_store),
+        Entry("SQLDatastore(indexes=score)", "store", sql.postgresql_indexed_store),
         Entry("psycopg", "raw", sql.raw_psycopg),
         Entry("psycopg+index", "peer", sql.indexed_psycopg),
     ], ops=1000, bulk_calls=3, aliases=("postgres", "pg")),
     Group("mysql", "SQLDatastore (MySQL/MariaDB) vs PyMySQL", [
         Entry("SQLDatastore", "store", sql.mysql_store),
+        Entry("SQLDatastore(indexes=score)", "store", sql.mysql_indexed_store),
         Entry("PyMySQL", "raw", sql.raw_pymysql),
     ], ops=1000, bulk_calls=3, aliases=("mariadb",)),
     Group("s3", "S3Datastore vs boto3", [

@@ -94,7 +94,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"Run {meta['date']} on {meta['machine']} (Python {meta['python']}), "
         f"sizes {', '.join(map(_size, meta['sizes']))}, median of {meta['repeats']} repeats"
         + (", **quick run: figures are not meaningful**" if meta.get("quick") else "") + ".",
-        f"Command: `{meta['command']}`",
+        f"Command: `{meta['command']}`, measuring `{meta.get('datastore', '?')}`.",
         "",
         "Cells are operations per second (items per second for the bulk rows, queries per "
         "second for the query rows); `(0.93x)` is that figure divided by the raw driver's "

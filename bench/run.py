@@ -103,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         print(f"profiles written to {profile_dir}", file=sys.stderr)
         return 0
+    import datastore
+
     meta = {
+        "datastore": str(Path(datastore.__file__).resolve().parent),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.system()} {os.cpu_count()} CPUs",

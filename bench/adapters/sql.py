@@ -21,31 +21,46 @@ STORE_TABLE = "bench_store"
 RAW_TABLE = "bench_raw"
 
 
-def _sql_store(env: str, driver: str, label: str) -> Subject:
+def _sql_store(env: str, driver: str, label: str, indexes: tuple[str, ...] = ()) -> Subject:
     url = server_url(env)
     need(driver)
     try:
         from datastore.sql import SQLDatastore
     except ImportError as exc:
         raise Unavailable(f"datastore.sql: {exc}") from exc
-    store = SQLDatastore(url, table=STORE_TABLE)
-    store.drop()
-    store = SQLDatastore(url, table=STORE_TABLE)
+    table = STORE_TABLE + ("_ix" if indexes else "")
+    SQLDatastore(url, table=table).drop()
+    if indexes:
+        try:
+            store = SQLDatastore(url, table=table, indexes=list(indexes))
+        except TypeError as exc:
+            raise Unavailable(f"this SQLDatastore has no indexes= option: {exc}") from exc
+        name, label = "SQLDatastore(indexes=score)", label + ", plus indexes=['score']"
+    else:
+        store, name = SQLDatastore(url, table=table), "SQLDatastore"
 
     def cleanup() -> None:
-        SQLDatastore(url, table=STORE_TABLE).drop()
+        SQLDatastore(url, table=table).drop()
 
-    return StoreSubject("SQLDatastore", store, pushes_down=True, label=label, cleanup=cleanup)
+    return StoreSubject(name, store, pushes_down=True, label=label, cleanup=cleanup)
 
 
 def postgresql_store(ctx: Context) -> Subject:
     return _sql_store("DATASTORE_TEST_POSTGRESQL", "psycopg",
-                      "pool of autocommit connections; value TEXT + doc JSONB, (path, tree) index")
+                      "pool of autocommit connections; value TEXT + doc JSONB")
 
 
 def mysql_store(ctx: Context) -> Subject:
     return _sql_store("DATASTORE_TEST_MYSQL", "pymysql",
-                      "pool of autocommit connections; JSON in LONGTEXT, (path, tree) index")
+                      "pool of autocommit connections; JSON in LONGTEXT")
+
+
+def postgresql_indexed_store(ctx: Context) -> Subject:
+    return _sql_store("DATASTORE_TEST_POSTGRESQL", "psycopg", "the same", ("score",))
+
+
+def mysql_indexed_store(ctx: Context) -> Subject:
+    return _sql_store("DATASTORE_TEST_MYSQL", "pymysql", "the same", ("score",))
 
 
 class RawPsycopg(Subject):

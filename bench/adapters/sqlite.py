@@ -28,7 +28,23 @@ def sqlite_store(ctx: Context) -> Subject:
         raise Unavailable(f"datastore.sqlite: {exc}") from exc
     path = ctx.scratch("sqlite-store") / "store.db"
     return StoreSubject("SQLiteDatastore", SQLiteDatastore(str(path)), pushes_down=True,
-                        label="defaults: WAL, synchronous=NORMAL, JSON text + query copy, (path, tree) index",
+                        label="defaults: WAL, synchronous=NORMAL, JSON text, (path, key) primary key",
+                        cleanup=lambda: shutil.rmtree(path.parent, ignore_errors=True))
+
+
+def sqlite_indexed_store(ctx: Context) -> Subject:
+    """SQLiteDatastore with ``indexes=['score']``: the benchmark's order field indexed."""
+    try:
+        from datastore.sqlite import SQLiteDatastore
+    except ImportError as exc:
+        raise Unavailable(f"datastore.sqlite: {exc}") from exc
+    path = ctx.scratch("sqlite-store-ix") / "store.db"
+    try:
+        store = SQLiteDatastore(str(path), indexes=["score"])
+    except TypeError as exc:
+        raise Unavailable(f"this SQLiteDatastore has no indexes= option: {exc}") from exc
+    return StoreSubject("SQLiteDatastore(indexes=score)", store, pushes_down=True,
+                        label="defaults plus indexes=['score'] (the query's order field)",
                         cleanup=lambda: shutil.rmtree(path.parent, ignore_errors=True))
 
 
