@@ -441,14 +441,20 @@ class Dialect:
         return [self.quote("path"), *terms, self.tree_sql(False)]
 
     def index_statements(self, table: str, field: str) -> list[str]:
-        """Statements creating the index(es) of ``field`` (an identifier) if absent."""
+        """Statements creating the index(es) of ``field`` (an identifier) if absent.
+
+        They end with ``ANALYZE``: a planner without statistics on the new
+        expressions (PostgreSQL right after a bulk load) sorts the whole
+        collection instead of walking the index.
+        """
         f = Field(field, self.literal_path(field), [])
         t = self.quote(table)
-        return [
+        creates = [
             f"CREATE INDEX IF NOT EXISTS {self.quote(self.index_name(table, field, d))} ON {t}"
             f" ({', '.join(self.index_elements(f, d == 'd'))})"
             for d in self.index_directions
         ]
+        return [*creates, f"ANALYZE {t}"]
 
     def drop_index_statements(self, table: str, field: str) -> list[str]:
         """Statements dropping the index(es) of ``field`` if present."""
