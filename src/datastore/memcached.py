@@ -71,8 +71,8 @@ Pair = tuple[Key, Any]
 DEFAULT_MAX_ITEM_SIZE = 1024 * 1024
 #: Room left in an item for memcached's own header, key and CAS.
 _ITEM_OVERHEAD = 400
-#: Item keys fetched per multi-get.
-CHUNK = 200
+#: Item keys fetched per multi-get (one round trip for a 1,000-key get_many).
+CHUNK = 1000
 #: Attempts to append to (or create) one log before giving up under contention.
 CAS_ATTEMPTS = 100
 #: Largest single append to a log (a big put_many appends in several steps).
