@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,6 +24,7 @@ from datastore.corrupt import CorruptValueError
 from datastore.errors import ClosedError
 from datastore.git import GitDatastore, Revision
 from datastore.testing import DatastoreTests
+from datastore.testing.concurrency import run_threads
 
 GIT = os.environ.get("GIT", "git")
 
@@ -273,21 +273,12 @@ def test_closed_store_refuses_work(tmp_path: Path) -> None:
 def test_concurrent_writers_in_one_process_are_serialised(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     stores = [GitDatastore(repo), GitDatastore(repo)]  # two stores, one repository
-    errors: list[BaseException] = []
 
     def work(n: int) -> None:
-        try:
-            for i in range(20):
-                stores[n % 2].put(f"/w{n}/k{i}", i)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for i in range(20):
+            stores[n % 2].put(f"/w{n}/k{i}", i)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    run_threads(work)
     assert commit_count(repo) == 80  # no write lost to a race
     assert len(list(stores[0].query(Query("/", recursive=True)))) == 80
     for store in stores:

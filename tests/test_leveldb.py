@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from datastore.leveldb import (
     recursive_prefix,
 )
 from datastore.testing import DatastoreTests
+from datastore.testing.concurrency import run_threads
 
 SRC = str(Path(datastore.__file__).resolve().parent.parent)
 
@@ -170,25 +170,16 @@ def test_one_process_per_database_and_close(tmp_path: Path) -> None:
 
 def test_threads_write_one_database(tmp_path: Path) -> None:
     ds = LevelDBDatastore(str(tmp_path / "ldb"))
-    errors: list[BaseException] = []
 
     def work(t: int) -> None:
-        try:
-            for i in range(200):
-                ds.put(f"/t/{t}/{i}", i)
-                if i % 10 == 0:
-                    ds.put_many({f"/t/{t}/m{i}-{j}": j for j in range(5)})
-                    ds.delete(f"/t/{t}/m{i}-0")
-                    list(ds.query(Query(Key("/t"), recursive=True, keys_only=True)))
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(200):
+            ds.put(f"/t/{t}/{i}", i)
+            if i % 10 == 0:
+                ds.put_many({f"/t/{t}/m{i}-{j}": j for j in range(5)})
+                ds.delete(f"/t/{t}/m{i}-0")
+                list(ds.query(Query(Key("/t"), recursive=True, keys_only=True)))
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    run_threads(work)
     for t in range(4):
         assert ds.get_many([f"/t/{t}/{i}" for i in range(200)]) == list(range(200))
         assert len(list(ds.query(Query(Key(f"/t/{t}"), keys_only=True)))) == 200 + 20 * 4

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from datastore import CacheShimDatastore, Key, Query, TieredDatastore
 from datastore.filesystem import FileSystemDatastore
 from datastore.pylru import LRUCacheDatastore
 from datastore.testing import DatastoreTests
+from datastore.testing.concurrency import run_threads
 
 
 class TestLRUCache(DatastoreTests):
@@ -73,25 +73,16 @@ def test_size_is_checked() -> None:
 
 def test_threads_share_a_small_cache() -> None:
     cache = LRUCacheDatastore(50)
-    errors: list[BaseException] = []
 
     def work(t: int) -> None:
-        try:
-            for i in range(2000):
-                cache.put(f"/t{t}/{i}", i)
-                got = cache.get(f"/t{t}/{i - 3}")
-                assert got is None or got == i - 3
-                if i % 100 == 0:
-                    list(cache.query(Query(Key("/"), recursive=True)))
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(2000):
+            cache.put(f"/t{t}/{i}", i)
+            got = cache.get(f"/t{t}/{i - 3}")
+            assert got is None or got == i - 3
+            if i % 100 == 0:
+                list(cache.query(Query(Key("/"), recursive=True)))
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    run_threads(work)
     assert len(list(cache.query(Query(Key("/"), recursive=True)))) == 50
 
 

@@ -23,6 +23,7 @@ from datastore.sql import SQLDatastore
 from datastore.sqlite import SQLiteDatastore, sqlite_url
 from datastore.sqlquery import Fields, SQLiteDialect, plan_query
 from datastore.testing import DatastoreTests
+from datastore.testing.concurrency import run_threads
 
 SRC = str(Path(datastore.__file__).resolve().parent.parent)
 
@@ -410,26 +411,17 @@ def test_threads_and_processes_share_one_file(tmp_path: Path) -> None:
                           PROCESS_WRITER.format(src=SRC, path=str(path), n=n, pid=p)])
         for p in range(2)
     ]
-    errors: list[BaseException] = []
 
     def work(t: int) -> None:
-        try:
-            for i in range(n):
-                ds.put(f"/t{t}/k{i}", {"i": i})
-                ds.put_many([(f"/shared/t{t}-{i}", {"i": i})])
-                assert ds.get(f"/t{t}/k{i}") == {"i": i}
-                list(ds.query(Query("/shared", limit=5).order("-i")))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for i in range(n):
+            ds.put(f"/t{t}/k{i}", {"i": i})
+            ds.put_many([(f"/shared/t{t}-{i}", {"i": i})])
+            assert ds.get(f"/t{t}/k{i}") == {"i": i}
+            list(ds.query(Query("/shared", limit=5).order("-i")))
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(work)
     for proc in procs:
         assert proc.wait(timeout=120) == 0
-    assert not errors, errors
     for writer in [f"t{t}" for t in range(4)] + [f"p{p}" for p in range(2)]:
         keys = list(ds.query(Query(f"/{writer}", keys_only=True)))
         assert len(keys) == n, writer
@@ -445,11 +437,7 @@ def test_memory_store_is_shared_by_threads() -> None:
         for i in range(50):
             ds.put(f"/m/t{t}-{i}", i)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(work)
     assert len(list(ds.query(Query("/m")))) == 200
     ds.close()
     with pytest.raises(datastore.ClosedError):

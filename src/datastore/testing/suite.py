@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +15,7 @@ from ..core.datastore import Datastore
 from ..core.key import Key
 from ..core.query import Query
 from . import strategies
+from .concurrency import run_threads
 
 __all__ = ["DatastoreTests"]
 
@@ -283,23 +283,13 @@ class DatastoreTests:
         store.close()
 
     def test_threads(self, store: Datastore, root: Key) -> None:
-        errors: list[BaseException] = []
-
         def work(t: int) -> None:
-            try:
-                for i in range(25):
-                    key = root.child(f"t{t}/k{i}")
-                    store.put(key, self.value(i))
-                    assert store.get(key) == self.value(i)
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
+            for i in range(25):
+                key = root.child(f"t{t}/k{i}")
+                store.put(key, self.value(i))
+                assert store.get(key) == self.value(i)
 
-        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors, errors
+        run_threads(work)
         for t in range(4):
             got = [k for k in store.query(Query(root.child(f"t{t}"), keys_only=True))]
             assert len(got) == 25
