@@ -47,6 +47,7 @@ GROUPS: list[Group] = [
     Group("memcached", "MemcachedDatastore vs pymemcache", [
         Entry("MemcachedDatastore", "store", memcached.memcached_store),
         Entry("pymemcache", "raw", memcached.raw_pymemcache),
+        Entry("pymemcache+index", "peer", memcached.indexed_pymemcache),
     ], ops=2000, bulk_calls=5, max_size=10000,
        note="the store's index keeps the names of a collection in one memcached item (an "
             "append-only log), which cannot list more than ~69,000 of this benchmark's "

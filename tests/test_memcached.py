@@ -320,6 +320,35 @@ def test_unreachable_server_raises_connection_failed() -> None:
     store.close()
 
 
+def test_a_dropped_connection_is_retried_once(store: MemcachedDatastore) -> None:
+    """The server hanging up between calls costs one retry, not an error."""
+    store.put("/drop", {"n": 1})
+    client = store._client._client()
+    assert client.sock is not None
+    client.sock.shutdown(socket.SHUT_RDWR)  # as if the server had closed the connection
+    assert store.get("/drop") == {"n": 1}
+    assert store._client._client().sock is not None  # reconnected
+
+
+def test_each_thread_has_its_own_client_and_close_closes_all(store: MemcachedDatastore) -> None:
+    seen: list[Any] = []
+
+    def work() -> None:
+        store.put("/thread", 1)
+        seen.append(store._client._client())
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    mine = store._client._client()
+    assert len({id(c) for c in [*seen, mine]}) == 4
+    alive = [c for c in seen if c.sock is not None] + [mine]
+    store.close()
+    assert all(c.sock is None for c in alive)  # every live connection was closed
+
+
 def test_given_client_is_left_open(store: MemcachedDatastore) -> None:
     client = raw_client()
     other = MemcachedDatastore(client, prefix=store._prefix)
@@ -365,7 +394,7 @@ def test_open_urls() -> None:
     with pytest.raises(ValueError, match="pickle"):
         datastore.open(f"{url}?serializer=pickle")
     two = datastore.open("memcached://127.0.0.1:11211,127.0.0.1:11212")
-    assert type(two._client._client).__name__ == "HashClient"
+    assert type(two._client._client()).__name__ == "HashClient"
     two.close()
     for bad in ("memcached://h:1/path", "memcached://h:1?nope=1", "memcached://"):
         with pytest.raises(ValueError):

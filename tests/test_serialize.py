@@ -89,3 +89,36 @@ def test_msgpack_round_trip() -> None:
     assert packer.loads(packer.dumps(value)) == value
     with pytest.raises(TypeError):
         packer.dumps(object())
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["bytes", "str"])
+def test_json_loads_many_equals_loads_of_each(as_text: bool) -> None:
+    """The batch decode keeps big integers exact, like loads, whichever item holds them."""
+    datas: list[Any] = [serialize.json.dumps(v) for v in EXACT if v is not None]
+    if as_text:
+        datas = [d.decode("utf-8") for d in datas]
+    datas.insert(2, None)  # absent items stay absent, in place
+    expected = [None if d is None else serialize.json.loads(d) for d in datas]
+    got = serialize.json.loads_many(datas)
+    assert got == expected
+    assert [type(v) for v in got] == [type(v) for v in expected]
+    assert 2**70 in got and -(2**80) in got  # not floats
+
+
+def test_json_loads_many_without_long_digits_uses_the_fast_path() -> None:
+    datas = [serialize.json.dumps({"n": i, "x": 1.5}) for i in range(50)]
+    assert serialize.json.loads_many(datas) == [{"n": i, "x": 1.5} for i in range(50)]
+    assert serialize.json.loads_many([]) == []
+    assert serialize.json.loads_many([None, None]) == [None, None]
+
+
+def test_decode_values_names_the_bad_item() -> None:
+    from datastore.corrupt import CorruptValueError, decode_values
+
+    datas = [b'{"a":1}', None, b"{not json", b"[2]"]
+    with pytest.raises(CorruptValueError, match="item-2"):
+        decode_values(serialize.json, datas, lambda i: f"item-{i}")
+    good = [b'{"a":1}', None, b"[2]"]
+    assert decode_values(serialize.json, good, str) == [{"a": 1}, None, [2]]
+    # a serializer without loads_many decodes one by one
+    assert decode_values(serialize.msgpack(), [serialize.msgpack().dumps([1]), None], str) == [[1], None]

@@ -9,11 +9,12 @@ the file or key, for a person to inspect.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import BackendError
 
-__all__ = ["CorruptValueError", "decode_value"]
+__all__ = ["CorruptValueError", "decode_value", "decode_values"]
 
 
 class CorruptValueError(BackendError):
@@ -37,3 +38,23 @@ def decode_value(serializer: Any, data: bytes, where: str) -> Any:
         return serializer.loads(data)
     except Exception as exc:  # serializers raise many kinds (ValueError, msgpack's, ...)
         raise CorruptValueError(where, f"{type(exc).__name__}: {exc}") from exc
+
+
+def decode_values(
+    serializer: Any, datas: Sequence[Any], where: Callable[[int], str]
+) -> list[Any]:
+    """``decode_value`` of each item of a bulk read; ``None`` (absent) stays ``None``.
+
+    Uses the serializer's ``loads_many`` when it has one (the JSON
+    serializer's checks the whole batch at once). If any item fails, the
+    batch is decoded again one by one, so the error names the bad item
+    (``where(i)`` says where the i-th item is stored).
+    """
+    many = getattr(serializer, "loads_many", None)
+    try:
+        if many is not None:
+            return list(many(datas))
+        loads = serializer.loads
+        return [None if d is None else loads(d) for d in datas]
+    except Exception:  # serializers raise many kinds: find and name the bad item
+        return [None if d is None else decode_value(serializer, d, where(i)) for i, d in enumerate(datas)]

@@ -39,7 +39,7 @@ from .core import engine
 from .core.datastore import Datastore, check_value, items_of, write_key
 from .core.key import Key, KeyLike, to_key
 from .core.query import Cursor, Query
-from .corrupt import decode_value
+from .corrupt import decode_value, decode_values
 from .drivers import require
 from .errors import BackendError, ClosedError, ConnectionFailed
 from .indexing import decode_text, encode_text, join_key, split_key
@@ -173,6 +173,35 @@ def _member_head(path: str) -> bytes:
 
 def _member(path: str, name: str) -> bytes:
     return _member_head(path) + encode_text(name)
+
+
+def _members(keys: Iterable[Key]) -> list[bytes]:
+    """``_member`` of each key, in one loop: a bulk write's hot path.
+
+    Inlines :func:`split_key` and remembers each collection's member head,
+    since a bulk write usually stays in a few collections.
+    """
+    heads: dict[str, bytes] = {}
+    members = []
+    for key in keys:
+        string = key._string
+        cut = string.rfind("/")
+        name = string[cut + 1 :]
+        colon = name.find(":")
+        path = (string[:cut] or "/") if colon < 0 else string[: cut + 1] + name[:colon]
+        head = heads.get(path)
+        if head is None:
+            head = heads[path] = _member_head(path)
+        members.append(head + name.encode("utf-8", "surrogatepass"))
+    return members
+
+
+def _interleave(first: list[Any], second: list[Any]) -> list[Any]:
+    """``[first[0], second[0], first[1], ...]``: the flat arguments of MSET and ZADD, built in C."""
+    out: list[Any] = [None] * (2 * len(first))
+    out[0::2] = first
+    out[1::2] = second
+    return out
 
 
 def _member_key(member: bytes) -> Key:
@@ -408,12 +437,7 @@ class RedisDatastore(Datastore):
         found: list[bytes | None] = []
         for start in range(0, len(value_keys), BULK):
             found += self._mget(value_keys[start : start + BULK])
-        loads = self._loads
-        try:
-            values = [None if data is None else loads(data) for data in found]
-        except Exception:  # decode one by one, for the error that names the Redis key
-            pairs = zip(value_keys, found, strict=True)
-            values = [None if d is None else self._decode(vk, d) for vk, d in pairs]
+        values = decode_values(self._serializer, found, lambda i: f"Redis key {value_keys[i]!r}")
         if len(real) == len(wanted):
             return values
         slots = iter(values)  # root keys asked for: put their None back in place
@@ -475,6 +499,9 @@ class RedisDatastore(Datastore):
         if not puts and not deletes:
             return
         layout = self._layout
+        if not layout.cluster:
+            self._transaction(puts, deletes)
+            return
         groups: dict[bytes, _Group] = {}
         # path -> (member prefix, group): work once per collection, not once per key
         seen: dict[str, tuple[bytes, _Group]] = {}
@@ -492,10 +519,6 @@ class RedisDatastore(Datastore):
         for group in groups.values():
             group.sets = layout.value_keys(group.put_keys)
             group.deleted = layout.value_keys(group.delete_keys)
-        if not layout.cluster:
-            (index, group), = groups.items()
-            self._transaction(index, group)
-            return
         self._write_cluster(groups)
 
     def _slot(
@@ -507,25 +530,32 @@ class RedisDatastore(Datastore):
         seen[path] = found = (_member_head(path), group)
         return found
 
-    def _transaction(self, index: bytes, group: _Group) -> None:
+    def _transaction(self, puts: list[tuple[Key, bytes]], deletes: list[Key]) -> None:
         """One MULTI/EXEC of a few many-key commands: a bulk write on one server.
 
         For many keys this beats the script: Redis runs MSET and ZADD of a
         thousand entries several times faster than a Lua loop builds them,
         and the client packs the same arguments either way. The index comes
-        first, as in the script. (A cluster pipeline refuses many-key
+        first, as in the script. The flat argument lists are built here
+        rather than by redis-py's ``zadd``/``mset`` helpers, which loop in
+        Python over every pair. (A cluster pipeline refuses many-key
         commands, so a cluster runs the script instead.)
         """
+        layout = self._layout
+        index = layout.index_key("/")
         client = self._live()
         try:
             with client.pipeline(transaction=True) as pipe:
-                if group.sets:
+                if puts:
+                    keys = [key for key, _ in puts]
                     # b"0" rather than 0: redis-py packs bytes as they are, ints via repr()
-                    pipe.zadd(index, dict.fromkeys(group.added, b"0"))
-                    pipe.mset(dict(zip(group.sets, group.data, strict=True)))
-                if group.deleted:
-                    pipe.zrem(index, *group.removed)
-                    pipe.delete(*group.deleted)
+                    pipe.execute_command("ZADD", index, *_interleave([b"0"] * len(keys), _members(keys)))
+                    pipe.execute_command(
+                        "MSET", *_interleave(layout.value_keys(keys), [data for _, data in puts])
+                    )
+                if deletes:
+                    pipe.execute_command("ZREM", index, *_members(deletes))
+                    pipe.execute_command("DEL", *layout.value_keys(deletes))
                 pipe.execute()
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
