@@ -34,6 +34,7 @@ documented in ``docs/stores/memcached.rst``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -283,6 +284,9 @@ class MemcachedDatastore(Datastore):
 
     def _where(self, key: Key) -> str:
         return f"memcached item {self._value_key(key)} ({key})"
+
+    def _where_nth(self, keys: Sequence[Key], i: int) -> str:
+        return self._where(keys[i])
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -536,8 +540,8 @@ class MemcachedDatastore(Datastore):
                                                            strict=True) if key in records]
                 live += [name for _, name in found]
                 datas = [self._payload(key, records[key]) for key, _ in found]
-                where = [key for key, _ in found]
-                values = decode_values(self._serializer, datas, lambda i, at=where: self._where(at[i]))
+                where = functools.partial(self._where_nth, [key for key, _ in found])
+                values = decode_values(self._serializer, datas, where)
                 for (key, _), value in zip(found, values, strict=True):
                     yield key, value
             if log.entries > self._compact_min and log.entries > 2 * (len(live) + len(log.children)):
