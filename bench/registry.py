@@ -41,6 +41,7 @@ GROUPS: list[Group] = [
     ], ops=5000, bulk_calls=5),
     Group("redis", "RedisDatastore vs redis-py", [
         Entry("RedisDatastore", "store", redis.redis_store),
+        Entry("RedisDatastore(index=False)", "store", redis.redis_store_no_index),
         Entry("redis-py", "raw", redis.raw_redis),
         Entry("redis-py+index", "peer", redis.indexed_redis),
     ], ops=2000, bulk_calls=5),

@@ -52,9 +52,9 @@ def leftovers(store: RedisDatastore) -> list[bytes]:
     return list(store._client.scan_iter(match=pattern, count=1000))
 
 
-def clean(url: str, prefix: str) -> None:
-    """Remove a test store's keys and check that its index reached all of them."""
-    cleaner = RedisDatastore(url, prefix=prefix)
+def clean(url: str, prefix: str, index: bool = True) -> None:
+    """Remove a test store's keys and check that its index (or its SCAN) reached all of them."""
+    cleaner = RedisDatastore(url, prefix=prefix, index=index)
     try:
         cleaner.clear()
         assert leftovers(cleaner) == []
@@ -86,7 +86,7 @@ class TestRedis(DatastoreTests):
         ds = fresh(url, **self.options)
         yield ds
         ds.close()
-        clean(url, ds.prefix)
+        clean(url, ds.prefix, index=self.options.get("index", True))
 
 
 class TestRedisRawBytes(TestRedis):
@@ -98,6 +98,57 @@ class TestRedisRawBytes(TestRedis):
 class TestRedisCluster(TestRedis):
     server = CLUSTER
     differential_examples = 40
+
+
+class TestRedisNoIndex(TestRedis):
+    """``index=False``: plain SET/DEL writes, queries by SCAN, the same answers."""
+
+    options = {"index": False}
+    differential_examples = 30
+
+
+class TestRedisClusterNoIndex(TestRedis):
+    server = CLUSTER
+    options = {"index": False}
+    differential_examples = 20
+
+
+def test_no_index_writes_only_values(redis_url: str) -> None:
+    """Without the index a store writes one Redis key per object and nothing else."""
+    store = fresh(redis_url, index=False)
+    try:
+        assert not store.indexed
+        store.put_many({"/a/b": 1, "/a/c": 2, "/x*y/[z]": 3})
+        store.put("/a/d", 4)
+        with store.batch() as batch:
+            batch.put("/a/e", 5)
+            batch.delete("/a/b")
+        keys = sorted(leftovers(store))
+        assert keys == sorted(store._layout.value_key(Key(k)) for k in ("/a/c", "/a/d", "/a/e", "/x*y/[z]"))
+        # glob characters in a key are literal in the SCAN pattern
+        assert [str(k) for k in store.query(Query(Key("/x*y"), keys_only=True))] == ["/x*y/[z]"]
+        in_a = store.query(Query(Key("/a"), keys_only=True))
+        assert sorted(str(k) for k in in_a) == ["/a/c", "/a/d", "/a/e"]
+        store.delete("/a/c")
+        store.clear()
+        assert leftovers(store) == []
+    finally:
+        store.close()
+
+
+def test_index_option_in_url(redis_url: str) -> None:
+    prefix = f"dstest:{uuid.uuid4().hex}:"
+    with datastore.open(f"{redis_url}?prefix={prefix}&index=false") as store:
+        assert isinstance(store, RedisDatastore) and not store.indexed
+        store.put("/k", 1)
+        assert leftovers(store) == [store._layout.value_key(Key("/k"))]
+        store.clear()
+    with datastore.open(f"{redis_url}?prefix={prefix}") as store:
+        assert store.indexed
+    with pytest.raises(ValueError):
+        datastore.open(f"{redis_url}?index=maybe")
+    with pytest.raises(TypeError):
+        RedisDatastore(redis_url, index="no")  # type: ignore[arg-type]
 
 
 # -- the index encoding ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from ..data import QuerySpec
 from ..subject import Context, StoreSubject, Subject, Unavailable, dumps, loads, need, server_url
 
 STORE_PREFIX = "dsbench:"
+PLAIN_PREFIX = "dsbenchplain:"
 RAW_PREFIX = b"rawbench:"
 INDEXED_PREFIX = b"rawbenchix:"
 
@@ -31,11 +32,24 @@ def redis_store(ctx: Context) -> Subject:
                         cleanup=_clear_store(url))
 
 
-def _clear_store(url: str) -> Any:
+def redis_store_no_index(ctx: Context) -> Subject:
+    url = server_url("DATASTORE_TEST_REDIS")
+    try:
+        from datastore.redis import RedisDatastore
+    except ImportError as exc:
+        raise Unavailable(f"datastore.redis: {exc}") from exc
+    store = RedisDatastore(url, prefix=PLAIN_PREFIX, index=False)
+    store.clear()
+    return StoreSubject("RedisDatastore(index=False)", store,
+                        label=f"prefix {PLAIN_PREFIX!r}, JSON values, no index: plain SET/DEL/MSET,"
+                        " queries SCAN", cleanup=_clear_store(url, PLAIN_PREFIX, index=False))
+
+
+def _clear_store(url: str, prefix: str = STORE_PREFIX, index: bool = True) -> Any:
     def clear() -> None:
         from datastore.redis import RedisDatastore
 
-        store = RedisDatastore(url, prefix=STORE_PREFIX)
+        store = RedisDatastore(url, prefix=prefix, index=index)
         try:
             store.clear()
         finally:

@@ -16,14 +16,30 @@ point order, byte order of encoded text is code point order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .core.key import Key
 
-__all__ = ["decode_text", "encode_text", "join_key", "path_segments", "split_key"]
+__all__ = ["decode_text", "encode_all", "encode_text", "join_key", "path_segments", "split_key"]
 
 
 def encode_text(text: str) -> bytes:
     """``text`` as UTF-8 bytes (lone surrogates kept, order by code point preserved)."""
     return text.encode("utf-8", "surrogatepass")
+
+
+def encode_all(head: bytes, keys: Iterable[Key]) -> list[bytes]:
+    """``head + encode_text(key string)`` of each key, built by a few calls over the whole batch.
+
+    A bulk call's hot path: one join, one encode, one replace and one split
+    cost a third of a Python loop doing the same per key. Key strings never
+    hold NUL, so NUL can part them (a ``head`` holding NUL takes the loop).
+    """
+    strings = [key._string for key in keys]
+    if not strings or b"\0" in head:
+        return [head + encode_text(string) for string in strings]
+    joined = "\0".join(strings).encode("utf-8", "surrogatepass")
+    return (head + joined.replace(b"\0", b"\0" + head)).split(b"\0")
 
 
 def decode_text(data: bytes) -> str:

@@ -42,10 +42,10 @@ from .core.query import Cursor, Query
 from .corrupt import decode_value, decode_values
 from .drivers import require
 from .errors import BackendError, ClosedError, ConnectionFailed
-from .indexing import decode_text, encode_text, join_key, split_key
+from .indexing import decode_text, encode_all, encode_text, join_key, split_key
 from .serialize import as_bytes_serializer
 from .serialize import json as _json
-from .urlparams import parse_serializer
+from .urlparams import parse_bool, parse_serializer
 
 _redis = require("redis", backend="RedisDatastore", extra="redis")
 _backoff = require("redis.backoff", backend="RedisDatastore", extra="redis")
@@ -66,7 +66,7 @@ _SEP = b"\x00\x00"
 #: The prefix of every Redis key a store uses, unless told otherwise.
 DEFAULT_PREFIX = "ds:"
 #: Options of ours that may ride in a URL's query string.
-_URL_OPTIONS = ("prefix", "serializer")
+_URL_OPTIONS = ("prefix", "serializer", "index")
 _UNSET: Any = object()
 
 
@@ -258,8 +258,15 @@ class _Layout:
 
     def value_keys(self, keys: Iterable[Key]) -> list[bytes]:
         """``value_key`` of each key, in one loop (get_many's and put_many's hot path)."""
-        head = self.prefix + b"v:"
-        return [head + encode_text(key._string) for key in keys]
+        return encode_all(self.prefix + b"v:", keys)
+
+    def value_pattern(self, key_pattern: bytes) -> bytes:
+        """A SCAN pattern for the value keys whose key string matches ``key_pattern``."""
+        return _glob_escape(self.prefix) + b"v:" + key_pattern
+
+    def key_of(self, value_key: bytes) -> Key:
+        """The key a value key names (the inverse of ``value_key``)."""
+        return Key._from_normal(decode_text(value_key[len(self.prefix) + 2 :]))
 
 
 class _ClusterLayout(_Layout):
@@ -282,6 +289,37 @@ class _ClusterLayout(_Layout):
 
     def value_keys(self, keys: Iterable[Key]) -> list[bytes]:
         return [self.value_key(key) for key in keys]
+
+    def value_pattern(self, key_pattern: bytes) -> bytes:
+        # {<16 hex digits>}: the hash tag of a collection
+        return _glob_escape(self.prefix) + b"{" + b"?" * 16 + b"}v:" + key_pattern
+
+    def key_of(self, value_key: bytes) -> Key:
+        return Key._from_normal(decode_text(value_key[len(self.prefix) + 20 :]))
+
+
+def _glob_escape(text: bytes) -> bytes:
+    """``text`` as a literal in a SCAN MATCH pattern (``*?[]\\`` escaped)."""
+    for char in (b"\\", b"*", b"?", b"[", b"]"):
+        text = text.replace(char, b"\\" + char)
+    return text
+
+
+def _hash_tag(value_key: bytes) -> bytes:
+    """The ``{...}`` hash tag of a cluster value key: keys that share it share a slot."""
+    start = value_key.index(b"{")
+    return value_key[start : value_key.index(b"}", start) + 1]
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _digest(data: bytes) -> bytes:
@@ -319,6 +357,13 @@ class RedisDatastore(Datastore):
     serialized with ``serializer`` (JSON by default; ``None`` stores raw
     ``bytes``). Every Redis key the store uses starts with ``prefix``, so
     stores with different prefixes share one database safely.
+
+    ``index=False`` keeps no index: a write is one plain ``SET``/``DEL``
+    (``MSET``/``DEL`` for bulk), as cheap as the bare driver, and a query
+    ``SCAN`` walks the whole database for the store's keys: for a cache in front
+    of another store (a tiered store asks its last tier), or small data. Give
+    such a store a prefix of its own; an indexed store must never read data
+    written without the index.
     """
 
     def __init__(
@@ -327,6 +372,7 @@ class RedisDatastore(Datastore):
         *,
         serializer: Any = _UNSET,
         prefix: str | None = None,
+        index: bool | None = None,
         **client_options: Any,
     ) -> None:
         if isinstance(client_or_url, str):
@@ -335,6 +381,13 @@ class RedisDatastore(Datastore):
                 prefix = ours.get("prefix")
             if serializer is _UNSET and "serializer" in ours:
                 serializer = parse_serializer(ours["serializer"], "serializer")
+            if index is None and "index" in ours:
+                index = parse_bool(ours["index"], "index")
+        if index is None:
+            index = True
+        if not isinstance(index, bool):
+            raise TypeError(f"index must be True or False, not {index!r}")
+        self._indexed = index
         self._prefix = _check_prefix(DEFAULT_PREFIX if prefix is None else prefix)
         self._serializer = as_bytes_serializer(_json if serializer is _UNSET else serializer)
         self._dumps = self._serializer.dumps
@@ -373,6 +426,11 @@ class RedisDatastore(Datastore):
     @property
     def prefix(self) -> str:
         return decode_text(self._prefix)
+
+    @property
+    def indexed(self) -> bool:
+        """False when the store keeps no index (``index=False``): queries then SCAN."""
+        return self._indexed
 
     # -- errors and lifecycle --------------------------------------------------------------
 
@@ -432,11 +490,14 @@ class RedisDatastore(Datastore):
     def get_many(self, keys: Iterable[KeyLike]) -> list[Any]:
         """One MGET per BULK keys (per node on a cluster); the root key reads as None."""
         wanted = [k if k.__class__ is Key else to_key(k) for k in keys]
-        real = [k for k in wanted if len(k._string) > 1]
+        real = wanted if "/" not in (k._string for k in wanted) else [k for k in wanted if len(k._string) > 1]
         value_keys = self._layout.value_keys(real)
-        found: list[bytes | None] = []
-        for start in range(0, len(value_keys), BULK):
-            found += self._mget(value_keys[start : start + BULK])
+        if len(value_keys) <= BULK:
+            found = self._mget(value_keys)
+        else:
+            found = []
+            for start in range(0, len(value_keys), BULK):
+                found += self._mget(value_keys[start : start + BULK])
         values = decode_values(self._serializer, found, lambda i: f"Redis key {value_keys[i]!r}")
         if len(real) == len(wanted):
             return values
@@ -450,7 +511,7 @@ class RedisDatastore(Datastore):
         try:
             if self._layout.cluster:
                 return list(client.mget_nonatomic(value_keys))
-            return list(client.mget(value_keys))
+            return client.execute_command("MGET", *value_keys)  # type: ignore[no-any-return]
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
 
@@ -461,6 +522,9 @@ class RedisDatastore(Datastore):
         check_value(value)
         data = self._dumps(value)
         layout = self._layout
+        if not self._indexed:
+            self._command("SET", layout.value_key(key), data)
+            return
         if layout.cluster:
             self._write([(key, data)], [])
             return
@@ -472,6 +536,9 @@ class RedisDatastore(Datastore):
         if len(key._string) == 1:
             return
         layout = self._layout
+        if not self._indexed:
+            self._command("DEL", layout.value_key(key))
+            return
         if layout.cluster:
             self._write([], [key])
             return
@@ -499,6 +566,9 @@ class RedisDatastore(Datastore):
         if not puts and not deletes:
             return
         layout = self._layout
+        if not self._indexed:
+            self._write_plain(puts, deletes)
+            return
         if not layout.cluster:
             self._transaction(puts, deletes)
             return
@@ -557,6 +627,50 @@ class RedisDatastore(Datastore):
                     pipe.execute_command("ZREM", index, *_members(deletes))
                     pipe.execute_command("DEL", *layout.value_keys(deletes))
                 pipe.execute()
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    def _write_plain(self, puts: list[tuple[Key, bytes]], deletes: list[Key]) -> None:
+        """The writes of a store without an index: MSET and DEL, one of each per hash slot.
+
+        On one server a call holding both puts and deletes (a batch) runs
+        in one MULTI/EXEC; on a cluster each collection's slot is written
+        atomically, as with the index.
+        """
+        layout = self._layout
+        sets = _interleave(layout.value_keys([k for k, _ in puts]), [d for _, d in puts])
+        deleted = layout.value_keys(deletes)
+        if not layout.cluster:
+            if sets and deleted:
+                client = self._live()
+                try:
+                    with client.pipeline(transaction=True) as pipe:
+                        pipe.execute_command("MSET", *sets)
+                        pipe.execute_command("DEL", *deleted)
+                        pipe.execute()
+                except _DRIVER_ERRORS as exc:
+                    raise _translate(exc) from exc
+            elif sets:
+                self._command("MSET", *sets)
+            elif deleted:
+                self._command("DEL", *deleted)
+            return
+        slots: dict[bytes, tuple[list[bytes], list[bytes]]] = {}
+        for i in range(0, len(sets), 2):
+            slots.setdefault(_hash_tag(sets[i]), ([], []))[0].extend(sets[i : i + 2])
+        for value_key in deleted:
+            slots.setdefault(_hash_tag(value_key), ([], []))[1].append(value_key)
+        for slot_sets, slot_deleted in slots.values():
+            if slot_sets:
+                self._command("MSET", *slot_sets)
+            if slot_deleted:
+                self._command("DEL", *slot_deleted)
+
+    def _command(self, *args: Any) -> Any:
+        """One Redis command, its failure turned into the library's error."""
+        client = self._live()
+        try:
+            return client.execute_command(*args)
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
 
@@ -632,6 +746,8 @@ class RedisDatastore(Datastore):
         """
         if self._client is None:
             raise ClosedError("this RedisDatastore was closed; open a new one")
+        if not self._indexed:
+            return engine.run(query, self._scanned_pairs(query.key._string))
         with_values = not query.keys_only or bool(query.filters) or bool(query.orders)
         first = CHUNK
         if query.limit is not None and not query.filters and not query.orders:
@@ -662,6 +778,39 @@ class RedisDatastore(Datastore):
             for key, value_key, data in zip(keys, value_keys, self._mget(value_keys), strict=True):
                 if data is not None:  # deleted since the index was read
                     yield key, self._decode(value_key, data)
+
+    def _scanned_pairs(self, path: str) -> Iterator[Pair]:
+        """Every object whose key starts with ``path`` (a superset of the scope), by SCAN.
+
+        SCAN returns every key that exists for the whole scan, some maybe
+        twice (dropped here), so the naive engine, which scopes the pairs,
+        answers exactly. Values are read CHUNK keys per MGET.
+        """
+        seen: set[bytes] = set()
+        batch: list[bytes] = []
+        for value_key in self._scan(path):
+            if value_key not in seen:
+                seen.add(value_key)
+                batch.append(value_key)
+            if len(batch) >= CHUNK:
+                yield from self._scanned_values(batch)
+                batch = []
+        yield from self._scanned_values(batch)
+
+    def _scanned_values(self, value_keys: list[bytes]) -> Iterator[Pair]:
+        for value_key, data in zip(value_keys, self._mget(value_keys), strict=True):
+            if data is not None:  # deleted since the scan saw it
+                yield self._layout.key_of(value_key), self._decode(value_key, data)
+
+    def _scan(self, path: str = "/") -> Iterator[bytes]:
+        """The value keys whose key string starts with ``path`` (SCAN MATCH; duplicates possible).
+
+        A plain prefix, since the objects of ``/a/T`` include ``/a/T:x``; it
+        also matches ``/a/Tb``, which the naive engine then leaves out.
+        """
+        pattern = self._layout.value_pattern(_glob_escape(encode_text(path)) + b"*")
+        with self._errors() as client:
+            yield from client.scan_iter(match=pattern, count=1000)
 
     def _ranges(
         self, index: bytes, low: bytes, high: bytes, first: int = CHUNK
@@ -695,6 +844,10 @@ class RedisDatastore(Datastore):
     def clear(self) -> None:
         """Delete every object of this store and its index (not atomic with concurrent writes)."""
         layout = self._layout
+        if not self._indexed:
+            for batch in _chunks(dict.fromkeys(self._scan()), CHUNK):
+                self._write_plain([], [layout.key_of(value_key) for value_key in batch])
+            return
         collections = list(self._registered("/")) if isinstance(layout, _ClusterLayout) else ["/"]
         for path in collections:
             index = layout.index_key(path)
