@@ -191,3 +191,37 @@ def test_command_line_errors_and_listing() -> None:
     assert done.returncode == 0
     assert [line.split()[0] for line in done.stdout.splitlines()] == [
         g.name for g in registry.GROUPS]
+
+
+def test_target_out_of_reach_needs_the_raw_driver_doing_the_same_work_to_miss_too() -> None:
+    """OUT OF REACH is earned by a measurement: the hand-written equivalent misses as well."""
+    def redis_rows(peer_ops: float) -> list[tuple[str, str, str, str, int, float]]:
+        return [("redis", "RedisDatastore", "store", "put_many", 1000, 40.0),
+                ("redis", "redis-py", "raw", "put_many", 1000, 100.0),
+                ("redis", "redis-py+index", "peer", "put_many", 1000, peer_ops)]
+
+    found = {(t["id"], t["target"].split(":")[0]): t for t in targets.evaluate(_data(redis_rows(55.0)))}
+    bulk = found[("net-bulk", "redis")]
+    assert bulk["status"] == "OUT OF REACH"
+    assert "redis-py+index by hand: 0.55" in bulk["detail"]
+    # the same-work line then judges the store against the peer: 40/55 = 0.73x misses
+    assert found[("net-bulk", "redis vs redis-py+index")]["status"] == "MISS"
+    # a peer that meets the target leaves the store's miss a plain MISS
+    found = {(t["id"], t["target"].split(":")[0]): t for t in targets.evaluate(_data(redis_rows(95.0)))}
+    assert found[("net-bulk", "redis")]["status"] == "MISS"
+
+    # an unindexed pushed-down query: out of reach only if hand-written SQL misses too
+    def sqlite_rows(hand_ops: float) -> list[tuple[str, str, str, str, int, float]]:
+        return [("sqlite", "SQLiteDatastore", "store", "query", 1000, 100.0),
+                ("sqlite", "SQLiteDatastore", "store", "query", 100000, 2.0),
+                ("sqlite", "sqlite3", "raw", "query", 1000, 50.0),
+                ("sqlite", "sqlite3", "raw", "query", 100000, 1.0),
+                ("sqlite", "sqlite3", "raw", "query_pushdown", 1000, 120.0),
+                ("sqlite", "sqlite3", "raw", "query_pushdown", 100000, hand_ops)]
+
+    found = {t["id"]: t for t in targets.evaluate(_data(sqlite_rows(2.4)))}
+    assert found["query-speedup"]["status"] == "OUT OF REACH"  # 2x; hand SQL 2.4x
+    assert found["query-flat"]["status"] == "OUT OF REACH"  # 50x growth; hand SQL 50x
+    found = {t["id"]: t for t in targets.evaluate(_data(sqlite_rows(60.0)))}
+    assert found["query-speedup"]["status"] == "MISS"  # hand SQL reaches 60x: no excuse
+    assert found["query-flat"]["status"] == "MISS"
