@@ -134,6 +134,37 @@ def test_server_refusal_surfaces(store: MemcachedDatastore) -> None:
         liar.close()
 
 
+def _count_calls(clients: Any, calls: list[str]) -> None:
+    """Make the store's client record the name of each call (each one is a round trip)."""
+    for name in ("store_pair", "set_many", "append", "add", "get", "get_many", "gets", "cas"):
+        method = getattr(clients, name)
+
+        def call(*args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _method(*args, **kwargs)
+
+        setattr(clients, name, call)
+
+
+def test_put_is_one_round_trip(store: MemcachedDatastore) -> None:
+    """A put on the store's own client writes set + append together: one call, one round trip."""
+    store.put("/rt/first", 0)  # the first put of a collection also lists it in its ancestors
+    calls: list[str] = []
+    _count_calls(store._client, calls)
+    store.put("/rt/a", {"x": 1})
+    assert calls == ["store_pair"]
+    calls.clear()
+    client = raw_client()
+    try:
+        client.delete(store._log_key("/rt"))  # an evicted log: the append is NOT_STORED
+    finally:
+        client.close()
+    store.put("/rt/b", 2)
+    assert calls[:3] == ["store_pair", "append", "add"]  # the log is re-created by add
+    assert sorted(str(k) for k in store.query(Query(Key("/rt"), keys_only=True))) == ["/rt/b"]
+    assert store.get("/rt/a") == {"x": 1}  # its name went with the evicted log
+
+
 def test_hash_collision_detected(store: MemcachedDatastore) -> None:
     """An item under a key's hash that names another key is reported, never returned."""
     client = raw_client()
@@ -328,6 +359,10 @@ def test_a_dropped_connection_is_retried_once(store: MemcachedDatastore) -> None
     client.sock.shutdown(socket.SHUT_RDWR)  # as if the server had closed the connection
     assert store.get("/drop") == {"n": 1}
     assert store._client._client().sock is not None  # reconnected
+    store._client._client().sock.shutdown(socket.SHUT_RDWR)
+    store.put("/drop", {"n": 2})  # the one-round-trip put retries too
+    assert store.get("/drop") == {"n": 2}
+    assert [v for v in store.query(Query(Key("/")))] == [{"n": 2}]
 
 
 def test_each_thread_has_its_own_client_and_close_closes_all(store: MemcachedDatastore) -> None:

@@ -342,7 +342,25 @@ class MemcachedDatastore(Datastore):
     def put(self, key: KeyLike, value: Any) -> None:
         key = write_key(key)
         check_value(value)
-        self._put_records([(key, self._record(key, value))])
+        record = self._record(key, value)
+        client = self._open_client()
+        if not (isinstance(client, _ThreadClients) and client.single_server):
+            self._put_records([(key, record)])
+            return
+        # One round trip: the value's set and its name's append in one write.
+        path, name = split_key(key)
+        item_key = self._value_key(key)
+        try:
+            stored, appended = client.store_pair(
+                _storage_command(b"set", item_key, record),
+                _storage_command(b"append", self._log_key(path), _entry(_MEMBER, name)),
+            )
+        except _FAILURES as exc:
+            self._reraise(exc)
+        if stored != b"STORED":
+            raise BackendError(f"memcached refused to store {item_key}: {stored[:80]!r}")
+        # A missing (evicted, new) or full log answers NOT_STORED: the usual path takes over.
+        self._index_records([(key, record)], appended=appended == b"STORED")
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
         self._put_records([(key, self._record(key, value)) for key, value in items_of(items)])
@@ -399,8 +417,11 @@ class MemcachedDatastore(Datastore):
         if failed:
             raise BackendError(f"memcached refused to store {len(failed)} item(s), e.g. {failed[0]}")
 
-    def _index_records(self, records: list[tuple[Key, bytes]]) -> None:
-        """Append each record's name to its collection's log; list new collections."""
+    def _index_records(self, records: list[tuple[Key, bytes]], appended: bool = False) -> None:
+        """Append each record's name to its collection's log; list new collections.
+
+        ``appended``: the names are in their logs already (a pipelined put).
+        """
         by_path: dict[str, dict[str, Key]] = {}
         for key, _ in records:
             path, name = split_key(key)
@@ -408,7 +429,7 @@ class MemcachedDatastore(Datastore):
         pending = list(by_path)
         for path, names in by_path.items():
             created = False
-            for lines in self._batches([_entry(_MEMBER, n) for n in names]):
+            for lines in () if appended else self._batches([_entry(_MEMBER, n) for n in names]):
                 try:
                     created = self._append(path, lines) or created
                 except ValueError:
@@ -634,8 +655,10 @@ class _ThreadClients:
     per name on first use and then found in the instance dict.
     """
 
-    def __init__(self, factory: Callable[[], Any], retry_delay: float = 0.05) -> None:
+    def __init__(self, factory: Callable[[], Any], single_server: bool, retry_delay: float = 0.05) -> None:
         self._factory = factory
+        #: True when each client is a plain ``Client`` of one server (it can send raw commands).
+        self.single_server = single_server
         self._retry_delay = retry_delay
         self._local = threading.local()
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -665,6 +688,34 @@ class _ThreadClients:
         setattr(self, name, call)
         return call
 
+    def store_pair(self, first: bytes, second: bytes) -> tuple[bytes, bytes]:
+        """Send two storage commands in one write; return their two reply lines.
+
+        pymemcache sends one command name per call, so a put's ``set`` and
+        ``append`` would cost two round trips; written together they cost
+        one. Each storage command answers exactly one line (``STORED``,
+        ``NOT_STORED``, ``SERVER_ERROR ...``; a refused value's data is
+        skipped by the server), so exactly two lines are read and nothing
+        is left on the connection. Single-server clients only.
+        """
+        for attempt in (1, 2):
+            client = self._client()
+            try:
+                if client.sock is None:
+                    client.version()  # pymemcache connects on a connection's first command
+                client.sock.sendall(first + second)
+                one, two = _read_lines(client.sock, 2)
+                return one, two
+            except _RETRY_FOR:
+                client.close()
+                if attempt == 2:
+                    raise
+                time.sleep(self._retry_delay)
+            except BaseException:
+                client.close()  # replies may be left unread: the connection starts afresh
+                raise
+        raise AssertionError("unreachable")
+
     def close(self) -> None:
         with self._lock:
             clients = list(self._clients)
@@ -684,10 +735,27 @@ def _build_client(servers: list[tuple[str, int]], *, connect_timeout: float, tim
         "default_noreply": False,
     }
     if len(servers) == 1:
-        return _ThreadClients(lambda: _base.Client(servers[0], **options))
+        return _ThreadClients(lambda: _base.Client(servers[0], **options), single_server=True)
     return _ThreadClients(
-        lambda: _hash.HashClient(servers, use_pooling=False, ignore_exc=False, **options)
+        lambda: _hash.HashClient(servers, use_pooling=False, ignore_exc=False, **options),
+        single_server=False,
     )
+
+
+def _read_lines(sock: Any, count: int) -> tuple[bytes, ...]:
+    """The next ``count`` CRLF-terminated lines a server sends on ``sock`` (and no more)."""
+    data = b""
+    while data.count(b"\r\n") < count:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise _exceptions.MemcacheUnexpectedCloseError()
+        data += chunk
+    return tuple(data.split(b"\r\n")[:count])
+
+
+def _storage_command(name: bytes, item_key: str, data: bytes) -> bytes:
+    """A memcached text-protocol storage command (flags 0, no expiry), data block included."""
+    return b"%s %s 0 0 %d\r\n%s\r\n" % (name, item_key.encode("ascii"), len(data), data)
 
 
 def _text(text: str, name: str) -> str:
