@@ -136,7 +136,7 @@ def test_server_refusal_surfaces(store: MemcachedDatastore) -> None:
 
 def _count_calls(clients: Any, calls: list[str]) -> None:
     """Make the store's client record the name of each call (each one is a round trip)."""
-    for name in ("store_pair", "set_many", "append", "add", "get", "get_many", "gets", "cas"):
+    for name in ("store_commands", "set_many", "append", "add", "get", "get_many", "gets", "cas"):
         method = getattr(clients, name)
 
         def call(*args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
@@ -152,7 +152,12 @@ def test_put_is_one_round_trip(store: MemcachedDatastore) -> None:
     calls: list[str] = []
     _count_calls(store._client, calls)
     store.put("/rt/a", {"x": 1})
-    assert calls == ["store_pair"]
+    assert calls == ["store_commands"]
+    calls.clear()
+    store.put_many([(f"/rt/m{i}", i) for i in range(300)])  # 300 sets + 1 append, one write
+    assert calls == ["store_commands"]
+    assert len(list(store.query(Query(Key("/rt"), keys_only=True)))) == 302
+    store.delete_many([f"/rt/m{i}" for i in range(300)])
     calls.clear()
     client = raw_client()
     try:
@@ -160,7 +165,7 @@ def test_put_is_one_round_trip(store: MemcachedDatastore) -> None:
     finally:
         client.close()
     store.put("/rt/b", 2)
-    assert calls[:3] == ["store_pair", "append", "add"]  # the log is re-created by add
+    assert calls[:3] == ["store_commands", "append", "add"]  # the log is re-created by add
     assert sorted(str(k) for k in store.query(Query(Key("/rt"), keys_only=True))) == ["/rt/b"]
     assert store.get("/rt/a") == {"x": 1}  # its name went with the evicted log
 

@@ -41,7 +41,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -342,25 +342,7 @@ class MemcachedDatastore(Datastore):
     def put(self, key: KeyLike, value: Any) -> None:
         key = write_key(key)
         check_value(value)
-        record = self._record(key, value)
-        client = self._open_client()
-        if not (isinstance(client, _ThreadClients) and client.single_server):
-            self._put_records([(key, record)])
-            return
-        # One round trip: the value's set and its name's append in one write.
-        path, name = split_key(key)
-        item_key = self._value_key(key)
-        try:
-            stored, appended = client.store_pair(
-                _storage_command(b"set", item_key, record),
-                _storage_command(b"append", self._log_key(path), _entry(_MEMBER, name)),
-            )
-        except _FAILURES as exc:
-            self._reraise(exc)
-        if stored != b"STORED":
-            raise BackendError(f"memcached refused to store {item_key}: {stored[:80]!r}")
-        # A missing (evicted, new) or full log answers NOT_STORED: the usual path takes over.
-        self._index_records([(key, record)], appended=appended == b"STORED")
+        self._put_records([(key, self._record(key, value))])
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
         self._put_records([(key, self._record(key, value)) for key, value in items_of(items)])
@@ -398,8 +380,11 @@ class MemcachedDatastore(Datastore):
             return
         items = {self._value_key(key): record for key, record in records}
         failed: list[str] = []
+        client = self._open_client()
+        if isinstance(client, _ThreadClients) and client.single_server:
+            self._put_pipelined(client, records, items)
+            return
         try:
-            client = self._open_client()
             try:
                 if len(items) <= CHUNK:
                     failed = client.set_many(items, noreply=False)
@@ -417,10 +402,51 @@ class MemcachedDatastore(Datastore):
         if failed:
             raise BackendError(f"memcached refused to store {len(failed)} item(s), e.g. {failed[0]}")
 
-    def _index_records(self, records: list[tuple[Key, bytes]], appended: bool = False) -> None:
+    def _put_pipelined(
+        self, client: _ThreadClients, records: list[tuple[Key, bytes]], items: dict[str, bytes]
+    ) -> None:
+        """:meth:`_put_records` in one round trip per CHUNK values on the store's own connection.
+
+        The sets and, after the last of them, one append per collection go
+        out in one write: the same commands in the same order as the usual
+        path, without waiting between them. A collection whose append is
+        refused (its log missing or full), or whose names exceed one append,
+        goes the usual way afterwards.
+        """
+        by_path: dict[str, list[bytes]] = {}
+        for key, _ in records:
+            path, name = split_key(key)
+            by_path.setdefault(path, []).append(_entry(_MEMBER, name))
+        appends = [(path, b"".join(lines)) for path, lines in by_path.items()]
+        appends = [(path, lines) for path, lines in appends if len(lines) <= APPEND_BYTES]
+        sets = [_storage_command(b"set", item_key, record) for item_key, record in items.items()]
+        tail = [_storage_command(b"append", self._log_key(path), lines) for path, lines in appends]
+        replies: list[bytes] = []
+        try:
+            try:
+                for start in range(0, len(sets), CHUNK):
+                    last = start + CHUNK >= len(sets)
+                    replies += client.store_commands(sets[start : start + CHUNK] + (tail if last else []))
+            except _FAILURES as exc:
+                self._reraise(exc)
+        except BackendError:
+            self._index_records(records)  # as the usual path: what was stored must be listed
+            raise
+        failed = [item_key for item_key, reply in zip(items, replies, strict=False) if reply != b"STORED"]
+        done = {path for (path, _), reply in zip(appends, replies[len(sets) :], strict=True)
+                if reply == b"STORED"}
+        self._index_records(records, appended=done)
+        if failed:
+            raise BackendError(
+                f"memcached refused to store {len(failed)} item(s), e.g. {failed[0]}:"
+                f" {replies[list(items).index(failed[0])][:80]!r}"
+            )
+
+    def _index_records(self, records: list[tuple[Key, bytes]], appended: Collection[str] = ()) -> None:
         """Append each record's name to its collection's log; list new collections.
 
-        ``appended``: the names are in their logs already (a pipelined put).
+        ``appended``: the collections whose names are in their logs already
+        (appended by :meth:`_put_pipelined`).
         """
         by_path: dict[str, dict[str, Key]] = {}
         for key, _ in records:
@@ -429,7 +455,8 @@ class MemcachedDatastore(Datastore):
         pending = list(by_path)
         for path, names in by_path.items():
             created = False
-            for lines in () if appended else self._batches([_entry(_MEMBER, n) for n in names]):
+            lines_to_add = () if path in appended else self._batches([_entry(_MEMBER, n) for n in names])
+            for lines in lines_to_add:
                 try:
                     created = self._append(path, lines) or created
                 except ValueError:
@@ -688,24 +715,26 @@ class _ThreadClients:
         setattr(self, name, call)
         return call
 
-    def store_pair(self, first: bytes, second: bytes) -> tuple[bytes, bytes]:
-        """Send two storage commands in one write; return their two reply lines.
+    def store_commands(self, commands: list[bytes]) -> list[bytes]:
+        """Send storage commands in one write; return their reply lines, one each.
 
         pymemcache sends one command name per call, so a put's ``set`` and
         ``append`` would cost two round trips; written together they cost
         one. Each storage command answers exactly one line (``STORED``,
         ``NOT_STORED``, ``SERVER_ERROR ...``; a refused value's data is
-        skipped by the server), so exactly two lines are read and nothing
-        is left on the connection. Single-server clients only.
+        skipped by the server), so exactly that many lines are read and
+        nothing is left on the connection. (pymemcache's ``raw_command``
+        cannot do this: it drops reply lines that arrive in a separate
+        packet.) Single-server clients only; retried once on a dropped
+        connection, which at worst appends a name twice (folded on read).
         """
         for attempt in (1, 2):
             client = self._client()
             try:
                 if client.sock is None:
                     client.version()  # pymemcache connects on a connection's first command
-                client.sock.sendall(first + second)
-                one, two = _read_lines(client.sock, 2)
-                return one, two
+                client.sock.sendall(b"".join(commands))
+                return _read_lines(client.sock, len(commands))
             except _RETRY_FOR:
                 client.close()
                 if attempt == 2:
@@ -742,15 +771,17 @@ def _build_client(servers: list[tuple[str, int]], *, connect_timeout: float, tim
     )
 
 
-def _read_lines(sock: Any, count: int) -> tuple[bytes, ...]:
+def _read_lines(sock: Any, count: int) -> list[bytes]:
     """The next ``count`` CRLF-terminated lines a server sends on ``sock`` (and no more)."""
-    data = b""
-    while data.count(b"\r\n") < count:
-        chunk = sock.recv(4096)
+    chunks: list[bytes] = []
+    seen = 0
+    while seen < count:
+        chunk = sock.recv(65536)
         if not chunk:
             raise _exceptions.MemcacheUnexpectedCloseError()
-        data += chunk
-    return tuple(data.split(b"\r\n")[:count])
+        chunks.append(chunk)
+        seen += chunk.count(b"\n")
+    return b"".join(chunks).split(b"\r\n")[:count]
 
 
 def _storage_command(name: bytes, item_key: str, data: bytes) -> bytes:
