@@ -481,11 +481,15 @@ class RedisDatastore(Datastore):
             return decode_value(self._serializer, data, f"Redis key {value_key!r}")
 
     def contains(self, key: KeyLike) -> bool:
-        key = to_key(key)
-        if key.is_root:
+        if key.__class__ is not Key:
+            key = to_key(key)
+        if len(key._string) == 1:
             return False
-        with self._errors() as client:
-            return bool(client.exists(self._layout.value_key(key)))
+        client = self._live()
+        try:
+            return bool(client.execute_command("EXISTS", self._layout.value_key(key)))
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
 
     def get_many(self, keys: Iterable[KeyLike]) -> list[Any]:
         """One MGET per BULK keys (per node on a cluster); the root key reads as None."""
