@@ -30,6 +30,7 @@ GROUPS: list[Group] = [
         Entry("diskcache", "peer", sqlite.diskcache_store),
         Entry("sqlitedict", "peer", sqlite.sqlitedict_store),
         Entry("sqlite3+index", "peer", sqlite.indexed_sqlite),
+        Entry("sqlite3+layout", "peer", sqlite.layout_sqlite),
     ], ops=2000, bulk_calls=3),
     Group("filesystem", "FileSystemDatastore vs plain files (temp + rename)", [
         Entry("FileSystemDatastore", "store", filesystem.fs_store),
@@ -65,11 +66,13 @@ GROUPS: list[Group] = [
         Entry("SQLDatastore(indexes=score)", "store", sql.postgresql_indexed_store),
         Entry("psycopg", "raw", sql.raw_psycopg),
         Entry("psycopg+index", "peer", sql.indexed_psycopg),
+        Entry("psycopg+layout", "peer", sql.layout_psycopg),
     ], ops=1000, bulk_calls=3, aliases=("postgres", "pg")),
     Group("mysql", "SQLDatastore (MySQL/MariaDB) vs PyMySQL", [
         Entry("SQLDatastore", "store", sql.mysql_store),
         Entry("SQLDatastore(indexes=score)", "store", sql.mysql_indexed_store),
         Entry("PyMySQL", "raw", sql.raw_pymysql),
+        Entry("PyMySQL+layout", "peer", sql.layout_pymysql),
     ], ops=1000, bulk_calls=3, aliases=("mariadb",)),
     Group("s3", "S3Datastore vs boto3", [
         Entry("S3Datastore", "store", aws.s3_store),

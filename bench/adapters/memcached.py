@@ -38,7 +38,8 @@ def memcached_store(ctx: Context) -> Subject:
             again.close()
 
     return StoreSubject("MemcachedDatastore", store,
-                        label="a client per thread; set + append of the name to the collection log in one write",
+                        label="a client per thread; set + append of the name to the collection log"
+                        " in one write",
                         cleanup=cleanup)
 
 

@@ -255,3 +255,192 @@ class RawPyMySQL(Subject):
 
 def raw_pymysql(ctx: Context) -> Subject:
     return RawPyMySQL()
+
+
+# -- the raw drivers on the store's layout -------------------------------------------------
+#
+# What a user of psycopg or PyMySQL would write by hand to keep the store's
+# table: the same columns, index and statements (collection path and tree
+# order beside the key; on PostgreSQL the exact text plus its JSONB copy).
+# Against the raw subjects above they show what the layout costs; against the
+# store, what the library costs on top of it. Queries are left out: these
+# subjects are about the CRUD workloads.
+
+LAYOUT_TABLE = "bench_layout"
+
+
+def _path(key: str) -> str:
+    """The collection path of a key string, as the store's layout keeps it."""
+    cut = key.rfind("/")
+    colon = key.find(":", cut)
+    return key[:colon] if colon >= 0 else (key[:cut] or "/")
+
+
+def _tree(key: str) -> bytes:
+    return key.replace("/", "\x00").encode()
+
+
+class LayoutPsycopg(Subject):
+    """psycopg 3 on SQLDatastore's PostgreSQL table, with the store's statements.
+
+    Bulk writes are multi-row upserts through ``RawCursor`` (``$n``
+    placeholders; the value text sent once, also cast to the JSONB ``doc``),
+    1,000 rows a statement, in one transaction.
+    """
+
+    label = ('psycopg.connect(autocommit=True); key, path, tree, value TEXT, doc JSONB,'
+             ' INDEX (path, tree): the store\'s table and statements by hand')
+
+    def __init__(self, table: str = LAYOUT_TABLE) -> None:
+        psycopg = need("psycopg")
+        if not hasattr(psycopg, "RawCursor"):
+            raise Unavailable("psycopg before 3.2 has no RawCursor")
+        self.psycopg = psycopg
+        self.table = t = table
+        self.conn = psycopg.connect(server_url("DATASTORE_TEST_POSTGRESQL"), autocommit=True)
+        self.execute = self.conn.execute
+        self.execute(f"DROP TABLE IF EXISTS {t}")
+        self.execute(f'CREATE TABLE {t} (key TEXT COLLATE "C" PRIMARY KEY,'
+                     ' path TEXT COLLATE "C" NOT NULL, tree BYTEA NOT NULL,'
+                     ' value TEXT NOT NULL, doc JSONB NOT NULL)')
+        self.execute(f"CREATE INDEX {t}_path ON {t} (path, tree)")
+        self.conflict = " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, doc = EXCLUDED.doc"
+        self.upsert = (f"INSERT INTO {t} (key, path, tree, value, doc)"
+                       " VALUES (%s, %s, %s, %s, %s::jsonb)" + self.conflict)
+        self.multi: dict[int, str] = {}
+
+    def put(self, key: str, value: Any) -> None:
+        text = dumps(value).decode()
+        self.execute(self.upsert, (key, _path(key), _tree(key), text, text))
+
+    def get(self, key: str) -> Any:
+        row = self.execute(f"SELECT value FROM {self.table} WHERE key = %s", (key,)).fetchone()
+        return None if row is None else loads(row[0])
+
+    def contains(self, key: str) -> bool:
+        return self.execute(f"SELECT 1 FROM {self.table} WHERE key = %s",
+                            (key,)).fetchone() is not None
+
+    def delete(self, key: str) -> None:
+        self.execute(f"DELETE FROM {self.table} WHERE key = %s", (key,))
+
+    def _statement(self, count: int) -> str:
+        sql = self.multi.get(count)
+        if sql is None:
+            values = ", ".join(f"(${n}::text, ${n + 1}::text, ${n + 2}::bytea, ${n + 3}::text,"
+                               f" ${n + 3}::text::jsonb)" for n in range(1, 4 * count, 4))
+            sql = self.multi[count] = (f"INSERT INTO {self.table} (key, path, tree, value, doc)"
+                                       f" VALUES {values}" + self.conflict)
+        return sql
+
+    def put_many(self, pairs: list[tuple[str, Any]]) -> None:
+        params: list[Any] = []
+        for key, value in pairs:  # the benchmark's keys are distinct within a call
+            params += (key, _path(key), _tree(key), dumps(value).decode())
+        with self.conn.transaction(), self.psycopg.RawCursor(self.conn) as cur:
+            for start in range(0, len(pairs), 1000):
+                chunk = params[4 * start : 4 * (start + 1000)]
+                cur.execute(self._statement(len(chunk) // 4), chunk)
+
+    def get_many(self, keys: list[str]) -> list[Any]:
+        found = dict(self.execute(
+            f"SELECT key, value FROM {self.table} WHERE key = ANY(%s::text[])", (keys,)).fetchall())
+        return [None if (d := found.get(k)) is None else loads(d) for k in keys]
+
+    def delete_many(self, keys: list[str]) -> None:
+        with self.conn.transaction():
+            self.execute(f"DELETE FROM {self.table} WHERE key = ANY(%s::text[])", (keys,))
+
+    def close(self) -> None:
+        self.execute(f"DROP TABLE IF EXISTS {self.table}")
+        self.conn.close()
+
+
+def layout_psycopg(ctx: Context) -> Subject:
+    return LayoutPsycopg()
+
+
+class LayoutPyMySQL(Subject):
+    """PyMySQL on SQLDatastore's MySQL table, with the store's statements.
+
+    Keys, paths, tree orders and values go as bytes (hex literals); bulk
+    writes are one multi-row upsert per call (the benchmark's 1,000 small
+    items fit in one statement), in one transaction.
+    """
+
+    label = ("pymysql.connect(autocommit=True); VARBINARY key, path, tree, LONGTEXT value,"
+             " INDEX (path, tree): the store's table and statements by hand")
+
+    def __init__(self, table: str = LAYOUT_TABLE) -> None:
+        pymysql = need("pymysql")
+        parts = urlsplit(server_url("DATASTORE_TEST_MYSQL"))
+        self.conn = pymysql.connect(
+            host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""), database=parts.path.lstrip("/"),
+            charset="utf8mb4", autocommit=True)
+        self.cur = self.conn.cursor()
+        self.table = t = table
+        self.cur.execute(f"DROP TABLE IF EXISTS {t}")
+        self.cur.execute(
+            f"CREATE TABLE {t} (`key` VARBINARY(1024) NOT NULL, `path` VARBINARY(1024) NOT NULL,"
+            " `tree` VARBINARY(1024) NOT NULL,"
+            " `value` LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+            f" PRIMARY KEY (`key`), INDEX {t}_path (`path`, `tree`))"
+            " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+        self.prefix = f"INSERT INTO {t} (`key`, `path`, `tree`, `value`) VALUES "
+        self.postfix = " ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)"
+
+    def put(self, key: str, value: Any) -> None:
+        self.cur.execute(self.prefix + "(%s, %s, %s, %s)" + self.postfix,
+                         (key.encode(), _path(key).encode(), _tree(key), dumps(value)))
+
+    def get(self, key: str) -> Any:
+        self.cur.execute(f"SELECT `value` FROM {self.table} WHERE `key` = %s", (key.encode(),))
+        row = self.cur.fetchone()
+        return None if row is None else loads(row[0])
+
+    def contains(self, key: str) -> bool:
+        return bool(self.cur.execute(f"SELECT 1 FROM {self.table} WHERE `key` = %s",
+                                     (key.encode(),)))
+
+    def delete(self, key: str) -> None:
+        self.cur.execute(f"DELETE FROM {self.table} WHERE `key` = %s", (key.encode(),))
+
+    def put_many(self, pairs: list[tuple[str, Any]]) -> None:
+        params: list[Any] = []
+        for key, value in pairs:
+            params += (key.encode(), _path(key).encode(), _tree(key), dumps(value))
+        sql = self.prefix + ", ".join(["(%s, %s, %s, %s)"] * len(pairs)) + self.postfix
+        self.conn.begin()
+        try:
+            self.cur.execute(sql, params)
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def get_many(self, keys: list[str]) -> list[Any]:
+        marks = ",".join(["%s"] * len(keys))
+        self.cur.execute(f"SELECT `key`, `value` FROM {self.table} WHERE `key` IN ({marks})",
+                         [k.encode() for k in keys])
+        found = {k.decode(): v for k, v in self.cur.fetchall()}
+        return [None if (d := found.get(k)) is None else loads(d) for k in keys]
+
+    def delete_many(self, keys: list[str]) -> None:
+        marks = ",".join(["%s"] * len(keys))
+        self.conn.begin()
+        try:
+            self.cur.execute(f"DELETE FROM {self.table} WHERE `key` IN ({marks})",
+                             [k.encode() for k in keys])
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def close(self) -> None:
+        self.cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+        self.conn.close()
+
+
+def layout_pymysql(ctx: Context) -> Subject:
+    return LayoutPyMySQL()

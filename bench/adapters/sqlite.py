@@ -160,6 +160,98 @@ def indexed_sqlite(ctx: Context) -> Subject:
     return IndexedSQLite(str(ctx.scratch("sqlite-indexed") / "raw.db"))
 
 
+class LayoutSQLite(RawSQLite):
+    """raw sqlite3 on SQLiteDatastore's table, with the store's statements, written by hand.
+
+    The ``(path, key)`` primary key (WITHOUT ROWID) that collection queries
+    need, multi-row upserts of 333 rows for bulk writes, ``path = ? AND key
+    IN (...)`` for bulk reads: against ``sqlite3`` it shows what the layout
+    costs, against the store what the library adds (its checks of keys and
+    values). Queries are left out: this subject is about the CRUD workloads.
+    """
+
+    label = RawSQLite.label + ", the store's (path, key) table and statements by hand"
+    ROWS = 333  # 3 parameters a row, within SQLite's 999
+
+    def __init__(self, path: str) -> None:  # a table of its own, not the parent's
+        self.path = path
+        con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        con.execute(f"PRAGMA journal_mode={JOURNAL_MODE}")
+        con.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
+        con.execute("CREATE TABLE t (path TEXT NOT NULL, key TEXT NOT NULL, value NOT NULL,"
+                    " doc TEXT, PRIMARY KEY (path, key)) WITHOUT ROWID")
+        self.con = con
+        self.execute = con.execute
+        self.query = None
+        self.query_pushdown = None
+        self.multi: dict[int, str] = {}
+
+    @staticmethod
+    def _path(key: str) -> str:
+        cut = key.rfind("/")
+        colon = key.find(":", cut)
+        return key[:colon] if colon >= 0 else (key[:cut] or "/")
+
+    def _upsert(self, count: int) -> str:
+        sql = self.multi.get(count)
+        if sql is None:
+            sql = self.multi[count] = (
+                "INSERT INTO t (path, key, value, doc) VALUES "
+                + ", ".join(["(?, ?, ?, NULL)"] * count)
+                + " ON CONFLICT (path, key) DO UPDATE SET value = excluded.value, doc = excluded.doc")
+        return sql
+
+    def put(self, key: str, value: Any) -> None:
+        self.execute(self._upsert(1), (self._path(key), key, dumps(value).decode()))
+
+    def get(self, key: str) -> Any:
+        row = self.execute("SELECT CAST(value AS BLOB) FROM t WHERE path = ? AND key = ?",
+                           (self._path(key), key)).fetchone()
+        return None if row is None else loads(row[0])
+
+    def contains(self, key: str) -> bool:
+        return self.execute("SELECT 1 FROM t WHERE path = ? AND key = ?",
+                            (self._path(key), key)).fetchone() is not None
+
+    def delete(self, key: str) -> None:
+        self.execute("DELETE FROM t WHERE path = ? AND key = ?", (self._path(key), key))
+
+    def put_many(self, pairs: list[tuple[str, Any]]) -> None:
+        params: list[Any] = []
+        path = self._path
+        for key, value in pairs:
+            params += (path(key), key, dumps(value).decode())
+        with self.con:
+            self.execute("BEGIN IMMEDIATE")
+            for start in range(0, len(pairs), self.ROWS):
+                chunk = params[3 * start : 3 * (start + self.ROWS)]
+                self.execute(self._upsert(len(chunk) // 3), chunk)
+
+    def get_many(self, keys: list[str]) -> list[Any]:
+        # The benchmark's keys share one collection: one IN list per 500 keys.
+        found: dict[str, Any] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.execute(
+                f"SELECT key, CAST(value AS BLOB) FROM t WHERE path = ? AND key IN ({marks})",
+                [self._path(chunk[0]), *chunk]).fetchall())
+        return [None if (d := found.get(k)) is None else loads(d) for k in keys]
+
+    def delete_many(self, keys: list[str]) -> None:
+        with self.con:  # as get_many: one collection, 500 keys a statement
+            self.execute("BEGIN IMMEDIATE")
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                self.execute(f"DELETE FROM t WHERE path = ? AND key IN ({marks})",
+                             [self._path(chunk[0]), *chunk])
+
+
+def layout_sqlite(ctx: Context) -> Subject:
+    return LayoutSQLite(str(ctx.scratch("sqlite-layout") / "raw.db"))
+
+
 class DiskCache(Subject):
     """``diskcache.Cache`` with its defaults; bulk writes in one ``transact()``."""
 

@@ -19,6 +19,7 @@ never when this module is imported.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import logging
@@ -37,6 +38,7 @@ from .core import engine as naive
 from .core.datastore import Datastore, check_value, items_of, write_key
 from .core.key import Key, KeyLike, to_key
 from .core.query import Cursor, Query
+from .corrupt import decode_values
 from .drivers import require
 from .errors import BackendError, ClosedError, ConnectionFailed
 from .serialize import json as _json
@@ -49,7 +51,6 @@ from .sqlquery import (
     check_table_name,
     index_field,
     plan_query,
-    query_document,
 )
 
 __all__ = ["SQLDatastore", "from_url"]
@@ -86,18 +87,30 @@ class _Engine:
     #: Whether a forked child may open connections of its own (False: the
     #: data lives in the parent's connection, as for ``:memory:`` or a given one).
     reopens_after_fork: bool = True
-    #: Runs one SELECT and returns its rows, ``fetch(connection, sql, params)``
-    #: (None: through a cursor of our own).
-    fetch: Callable[[Any, str, Any], list[Any]] | None = None
+    #: Runs a one-row SELECT (get, contains) and returns its row or None,
+    #: ``fetch_one(connection, sql, params)`` (None: through a cursor of our own).
+    fetch_one: Callable[[Any, str, Any], Any] | None = None
+    #: psycopg's RawCursor class (``$n`` placeholders, no client-side parsing of
+    #: the statement): what multi-row upserts run through on PostgreSQL (None:
+    #: not PostgreSQL, or a psycopg before 3.2, which has none).
+    raw_cursor: Callable[[Any], Any] | None = None
 
 
 def _never_broken(conn: Any) -> bool:
     return False
 
 
-def _connection_fetch(conn: Any, sql: str, params: Any) -> list[Any]:
-    """One SELECT through ``connection.execute`` (sqlite3, psycopg): no cursor of our own."""
-    return conn.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+def _connection_fetch_one(conn: Any, sql: str, params: Any) -> Any:
+    """The row of a one-row SELECT through ``connection.execute`` (sqlite3, psycopg), or None.
+
+    ``fetchone`` and ``close`` cost sqlite3 less than ``fetchall``, which
+    steps the statement once more to find that no row follows.
+    """
+    cur = conn.execute(sql, params)
+    try:
+        return cur.fetchone()
+    finally:
+        cur.close()
 
 
 def _quiet_close(conn: Any) -> None:
@@ -169,7 +182,7 @@ def sqlite_engine(path: str, *, timeout: float = 30.0, synchronous: str = "NORMA
         # One in-memory database lives in one connection: every thread shares it.
         pool_size=1 if memory else _check_pool_size(pool_size),
         reopens_after_fork=not memory,
-        fetch=_connection_fetch,
+        fetch_one=_connection_fetch_one,
     )
 
 
@@ -220,7 +233,8 @@ def _postgresql_engine(url: str, rest: list[tuple[str, str]], timeout: float,
         broken=_psycopg_broken,
         where=where,
         pool_size=pool_size,
-        fetch=_connection_fetch,
+        fetch_one=_connection_fetch_one,
+        raw_cursor=getattr(psycopg, "RawCursor", None),
     )
 
 
@@ -264,7 +278,7 @@ def _connection_engine(conn: Any) -> _Engine:
         conn.isolation_level = None  # the store runs its own transactions
         return _Engine(SQLiteDialect(), (sqlite3.Error,), None, _never_broken,
                        "a sqlite3 connection", 1, reopens_after_fork=False,
-                       fetch=_connection_fetch)
+                       fetch_one=_connection_fetch_one)
     if module == "psycopg":
         psycopg = require("psycopg", backend="SQLDatastore (PostgreSQL)", extra="postgresql")
         try:
@@ -276,7 +290,7 @@ def _connection_engine(conn: Any) -> _Engine:
             ) from exc
         return _Engine(PostgreSQLDialect(), (psycopg.Error,), None, _psycopg_broken,
                        "a psycopg connection", 1, reopens_after_fork=False,
-                       fetch=_connection_fetch)
+                       fetch_one=_connection_fetch_one, raw_cursor=getattr(psycopg, "RawCursor", None))
     if module == "pymysql":
         pymysql = require("pymysql", backend="SQLDatastore (MySQL)", extra="mysql")
         if "utf8mb4" not in str(getattr(conn, "charset", "")):
@@ -408,6 +422,15 @@ def _db_fetch(conn: Any, sql: str, params: Any) -> list[Any]:
         cur.close()
 
 
+def _db_fetch_one(conn: Any, sql: str, params: Any) -> Any:
+    cur = conn.cursor()
+    try:
+        cur.execute(sql, params)
+        return cur.fetchone()
+    finally:
+        cur.close()
+
+
 def _db_execute(conn: Any, sql: str, params: Any) -> None:
     cur = conn.cursor()
     try:
@@ -509,7 +532,13 @@ class SQLDatastore(Datastore):
         self._json = fields is Fields.JSON
         #: What a row's value decodes with: the serializer itself when it reads every row.
         self._decode_value = serializer.loads if self._json else self._decode
-        self._fetch = engine.fetch or _db_fetch
+        self._fetch_one = engine.fetch_one or _db_fetch_one
+        # A key of at most limit / 4 characters has at most limit bytes of UTF-8:
+        # only a longer one is measured against the engine's limit.
+        limit = d.max_key_bytes
+        self._short_key = sys.maxsize if limit is None else limit // 4
+        #: MySQL checks the strings of indexed fields in every value it writes.
+        self._mysql = isinstance(d, MySQLDialect)
         self._key_params = d.key_params
         self._pool = _Pool(engine, given)
         t = d.quote(table)
@@ -518,8 +547,18 @@ class SQLDatastore(Datastore):
         self._sql_contains = f"SELECT 1 FROM {t} WHERE {where}"
         self._sql_delete = f"DELETE FROM {t} WHERE {where}"
         self._upserts = d.upserts(table)
-        #: SQLite's multi-row upserts, by row count (built on first use).
+        #: Multi-row upserts (SQLite, PostgreSQL), by row count (built on first use).
         self._multi_upserts: dict[int, str] = {}
+        #: How ``_write`` upserts its rows, ``upsert_rows(cursor, rows)``: one engine's way.
+        self._upsert_rows: Callable[[Any, list[tuple[Any, ...]]], None]
+        if isinstance(d, SQLiteDialect):
+            self._upsert_rows = self._upsert_sqlite_rows
+        elif isinstance(d, MySQLDialect):
+            self._upsert_rows = self._upsert_mysql_rows
+        elif engine.raw_cursor is not None:
+            self._upsert_rows = self._upsert_postgresql_rows
+        else:
+            self._upsert_rows = self._upsert_each
         #: The fields this store knows to have an index (replaced whole, never mutated).
         self._indexed: frozenset[str] = frozenset()
         try:
@@ -727,33 +766,29 @@ class SQLDatastore(Datastore):
         runs once per object of every write, so the common case (a
         :class:`Key`, a value, no per-engine limit) costs one test; anything
         else goes through :meth:`_check_item` and the core helpers, which
-        also word the errors.
+        also word the errors. The dialect then builds the rows' columns.
         """
         pairs = list(items.items() if isinstance(items, Mapping) else items)
-        rows: list[tuple[Any, ...]] = []
-        append = rows.append
+        strings: list[str] = []
+        stored: list[Any] = []
+        add_string = strings.append
+        add_stored = stored.append
         dumps = self._serializer.dumps
-        row = self._dialect.row
-        json = self._json
-        # A key of at most limit / 4 characters has at most limit bytes of UTF-8.
-        limit = self._dialect.max_key_bytes
-        short = sys.maxsize if limit is None else limit // 4
+        short = self._short_key
         # MySQL with field indexes checks the strings of every value.
-        every = bool(self._indexed) and isinstance(self._dialect, MySQLDialect)
+        every = bool(self._indexed) and self._mysql
         try:
             for key, value in pairs:
                 string = key._string if key.__class__ is Key else write_key(key)._string
                 if value is None or len(string) == 1 or len(string) > short or every:
                     self._check_item(key, string, value)
-                if json:
-                    text = dumps(value).decode()
-                    append(row(string, text, query_document(text) if "\\u000" in text else None))
-                else:
-                    append(row(string, dumps(value), None))
+                add_string(string)
+                add_stored(dumps(value))
         except (TypeError, ValueError):
             items_of(pairs)  # a malformed pair: raises the error that says what put_many takes
             raise
-        return rows
+        # The columns (path, tree, text, query copy) are built a column at a time.
+        return self._dialect.rows(strings, stored, self._json)
 
     def _check_item(self, key: Any, string: str, value: Any) -> None:
         """Refuse the root key, None, and what the engine cannot hold (key size, indexed strings)."""
@@ -777,15 +812,20 @@ class SQLDatastore(Datastore):
 
     def get(self, key: KeyLike) -> Any:
         string = key._string if key.__class__ is Key else to_key(key)._string
-        rows = self._run(self._fetch, self._sql_get, self._key_params(string))
-        return self._decode_value(rows[0][0]) if rows else None
+        row = self._run(self._fetch_one, self._sql_get, self._key_params(string))
+        return None if row is None else self._decode_value(row[0])
 
     def contains(self, key: KeyLike) -> bool:
         string = key._string if key.__class__ is Key else to_key(key)._string
-        return bool(self._run(self._fetch, self._sql_contains, self._key_params(string)))
+        return self._run(self._fetch_one, self._sql_contains, self._key_params(string)) is not None
 
     def put(self, key: KeyLike, value: Any) -> None:
-        row = self._rows(((key, value),))[0]
+        # _rows for one item, without its lists: every put pays this.
+        string = key._string if key.__class__ is Key else write_key(key)._string
+        if (value is None or len(string) == 1 or len(string) > self._short_key
+                or (self._indexed and self._mysql)):
+            self._check_item(key, string, value)
+        row = self._dialect.row(string, self._serializer.dumps(value), self._json)
         self._run(_db_execute, self._upserts[len(row)], row)
 
     def delete(self, key: KeyLike) -> None:
@@ -803,15 +843,13 @@ class SQLDatastore(Datastore):
                   " WHERE ")
         statements = [(select + cond, params)
                       for cond, params in d.keys_in(list(dict.fromkeys(strings)))]
-        rows = self._run(_db_fetch_each, statements, None)
-        if d.keys_are_text:
-            found = dict(rows)
-        else:
-            key_string = d.key_string
-            found = {key_string(raw_key): raw_value for raw_key, raw_value in rows}
-        decode = self._decode_value
+        found = d.found(self._run(_db_fetch_each, statements, None))
         # Decoded per position: a key asked for twice gives two independent values.
-        return [None if (raw := found.get(s)) is None else decode(raw) for s in strings]
+        raws = [found.get(s) for s in strings]
+        if self._json:
+            return decode_values(self._serializer, raws, lambda i: f"the row of key {strings[i]!r}")
+        decode = self._decode_value
+        return [None if raw is None else decode(raw) for raw in raws]
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
         self._write(self._rows(items), [])
@@ -827,49 +865,76 @@ class SQLDatastore(Datastore):
         if not rows and not deletes:
             return
         d = self._dialect
-        upserts = self._upserts
+        upsert_rows = self._upsert_rows
         delete = f"DELETE FROM {d.quote(self._table)} WHERE "
-        upsert_rows = self._upsert_sqlite_rows if isinstance(d, SQLiteDialect) else None
 
         def work(cur: Any) -> None:
-            if upsert_rows is not None:
+            if rows:
                 upsert_rows(cur, rows)
-            elif rows:
-                cur.executemany(upserts[len(rows[0])], rows)
             for condition, params in d.keys_in(deletes):
                 cur.execute(delete + condition, params)
 
         self._transaction(work)
+
+    def _upsert_each(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert ``rows`` with ``executemany`` (psycopg pipelines it): one statement per row."""
+        cur.executemany(self._upserts[len(rows[0])], rows)
 
     def _upsert_sqlite_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
         """Upsert ``rows`` in order, many rows per SQLite statement.
 
         One statement of a few hundred rows costs SQLite and the sqlite3
         module far less per row than ``executemany``, which runs a statement
-        per row. Statements hold the full chunk or a power of two of rows, so
-        a connection caches a handful of them whatever the batch sizes are.
-        A row with a query copy (4 values, rare) goes on its own, in its place
-        in the order, so a key given twice ends with its last value.
+        per row. A row with a query copy (4 values, rare) goes on its own, in
+        its place in the order, so a key given twice ends with its last value.
         """
-        if not rows:
-            return
         if max(map(len, rows)) == 3:
-            self._upsert_sqlite_run(cur, rows)
+            self._upsert_multi(cur, rows)
             return
         run: list[tuple[Any, ...]] = []
         for row in rows:
             if len(row) == 3:
                 run.append(row)
                 continue
-            self._upsert_sqlite_run(cur, run)
+            self._upsert_multi(cur, run)
             run = []
             cur.execute(self._upserts[len(row)], row)
-        self._upsert_sqlite_run(cur, run)
+        self._upsert_multi(cur, run)
 
-    def _upsert_sqlite_run(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Upsert ``rows`` (3 values each) with multi-row statements, in order."""
+    def _upsert_postgresql_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert ``rows`` with multi-row statements through psycopg's RawCursor.
+
+        ``executemany`` costs psycopg ~20 µs of Python per row (a Bind and
+        an Execute each, however pipelined); one statement of many rows with
+        ``$n`` placeholders costs a few µs, and the server runs one INSERT
+        instead of one per row. Each row's value text goes once and serves
+        as its ``doc`` too. ``ON CONFLICT DO UPDATE`` may touch a row only
+        once per statement, so a key given twice keeps only its last row (all
+        in one transaction: the same end state as upserting them in order);
+        the rare rows with a query copy of their own go one by one.
+        """
+        latest = {row[0]: row for row in rows}.values() if len(rows) > 1 else rows
+        plain = [row[:4] for row in latest if row[4] is row[3]]
+        if plain:
+            raw_cursor = self._engine.raw_cursor
+            assert raw_cursor is not None
+            raw = raw_cursor(cur.connection)
+            try:
+                self._upsert_multi(raw, plain)
+            finally:
+                raw.close()
+        if len(plain) < len(latest):
+            cur.executemany(self._upserts[5], [row for row in latest if row[4] is not row[3]])
+
+    def _upsert_multi(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert ``rows`` in order with the dialect's multi-row statements (SQLite, PostgreSQL).
+
+        Statements hold the full chunk or a power of two of rows, so a
+        connection caches (and PostgreSQL prepares) a handful of them
+        whatever the batch sizes are.
+        """
         d = self._dialect
-        assert isinstance(d, SQLiteDialect)
+        assert isinstance(d, (SQLiteDialect, PostgreSQLDialect))
         full = d.rows_per_statement
         cache = self._multi_upserts
         flatten = itertools.chain.from_iterable
@@ -882,6 +947,29 @@ class SQLDatastore(Datastore):
                 sql = cache[size] = d.upsert_rows(self._table, size)
             cur.execute(sql, list(flatten(rows[start : start + size])))
             start += size
+
+    def _upsert_mysql_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert ``rows`` in order, one multi-row INSERT per chunk of up to ~1 MB.
+
+        PyMySQL's ``executemany`` also writes a multi-row INSERT, but formats
+        and encodes each row apart; one ``execute`` of the whole chunk escapes
+        every parameter in one pass. A chunk stays within PyMySQL's own
+        statement limit (the estimate below bounds the escaped size: bytes go
+        as hex, twice their length). MySQL applies the rows in order, so a
+        key given twice ends with its last value.
+        """
+        d = self._dialect
+        assert isinstance(d, MySQLDialect)
+        flatten = itertools.chain.from_iterable
+        # Running total of each row's escaped size: key, path and tree are at most the key.
+        ends = list(itertools.accumulate(2 * (3 * len(row[0]) + len(row[3])) + 64 for row in rows))
+        start, total = 0, len(rows)
+        while start < total:
+            before = ends[start - 1] if start else 0
+            end = bisect.bisect_right(ends, before + d.statement_bytes, start + 1,
+                                      min(total, start + d.rows_per_statement))
+            cur.execute(d.upsert_rows(self._table, end - start), list(flatten(rows[start:end])))
+            start = end
 
     # -- queries ----------------------------------------------------------------------------
 

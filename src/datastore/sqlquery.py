@@ -205,6 +205,39 @@ def path_string(string: str) -> str:
     return string[:colon]
 
 
+def path_strings(strings: Sequence[str]) -> list[str]:
+    """:func:`path_string` of each of ``strings``: the same steps, inlined for a bulk write."""
+    paths: list[str] = []
+    append = paths.append
+    for string in strings:
+        cut = string.rfind("/")
+        colon = string.find(":", cut)
+        append(string[:colon] if colon >= 0 else (string[:cut] or "/"))
+    return paths
+
+
+def tree_bytes(strings: Sequence[str]) -> list[bytes]:
+    """The ``tree`` column of each key: its UTF-8 bytes with '/' written as 0x00."""
+    return [string.replace("/", "\x00").encode("utf-8") for string in strings]
+
+
+def json_texts(stored: Sequence[bytes]) -> tuple[list[str], dict[int, str]]:
+    """UTF-8 JSON ``stored`` as str, and the query copies some of them need, by position.
+
+    Only a text holding ``\\u0000`` or ``\\u0001`` needs a copy (see
+    :func:`query_document`); one look over all of them settles the common
+    case of none.
+    """
+    texts = list(map(bytes.decode, stored))
+    docs: dict[int, str] = {}
+    if "\\u000" in "".join(texts):
+        for index, text in enumerate(texts):
+            doc = query_document(text)
+            if doc is not None:
+                docs[index] = doc
+    return texts, docs
+
+
 class Fields(enum.Enum):
     """What the store knows about the fields of its values."""
 
@@ -293,6 +326,13 @@ class Dialect:
         """A key read back from the ``key`` column."""
         return raw  # type: ignore[no-any-return]
 
+    def found(self, rows: Sequence[Any]) -> dict[str, Any]:
+        """``{key: value}`` of ``(key, value)`` rows read back (see :meth:`key_string`)."""
+        if self.keys_are_text:
+            return dict(rows)
+        key_string = self.key_string
+        return {key_string(raw_key): raw_value for raw_key, raw_value in rows}
+
     # -- layout and statements (per engine) -------------------------------------------
 
     def create_statements(self, table: str) -> list[str]:
@@ -303,8 +343,17 @@ class Dialect:
         """The table's columns (what a table must have to be a datastore table)."""
         raise NotImplementedError
 
-    def row(self, string: str, stored: Any, doc: str | None) -> tuple[Any, ...]:
-        """The parameters of one upsert of the key ``string`` (see :meth:`upserts`)."""
+    def row(self, string: str, stored: Any, json: bool) -> tuple[Any, ...]:
+        """The parameters of the upsert of one key (see :meth:`upserts`): ``put``'s :meth:`rows`."""
+        raise NotImplementedError
+
+    def rows(self, strings: list[str], stored: list[Any], json: bool) -> list[tuple[Any, ...]]:
+        """The parameters of the upserts of keys ``strings`` (see :meth:`upserts`), in order.
+
+        ``stored[i]`` is the serialized value of ``strings[i]``; ``json``
+        says that the values are UTF-8 JSON text, which queries read.
+        Built a column at a time: this runs for every object written.
+        """
         raise NotImplementedError
 
     def upserts(self, table: str) -> dict[int, str]:
@@ -510,12 +559,26 @@ class SQLiteDialect(Dialect):
     def columns(self) -> list[str]:
         return ["path", "key", "value", "doc"]
 
-    def row(self, string: str, stored: Any, doc: str | None) -> tuple[Any, ...]:
+    def row(self, string: str, stored: Any, json: bool) -> tuple[Any, ...]:
+        if not json:
+            return (path_string(string), string, stored)
+        text = stored.decode()
+        doc = query_document(text) if "\\u000" in text else None
+        if doc is None:
+            return (path_string(string), string, text)
+        return (path_string(string), string, text, doc)
+
+    def rows(self, strings: list[str], stored: list[Any], json: bool) -> list[tuple[Any, ...]]:
         # None is bound through the sqlite3 module's slow adaptation path; the
         # common row (no query copy) leaves ``doc`` to a literal NULL instead.
-        if doc is None:
-            return (path_string(string), string, stored)
-        return (path_string(string), string, stored, doc)
+        paths = path_strings(strings)
+        if not json:
+            return list(zip(paths, strings, stored, strict=True))
+        texts, docs = json_texts(stored)
+        rows: list[tuple[Any, ...]] = list(zip(paths, strings, texts, strict=True))
+        for index, doc in docs.items():
+            rows[index] = (*rows[index], doc)
+        return rows
 
     def _upsert(self, table: str, values: str) -> str:
         return (
@@ -636,16 +699,47 @@ class PostgreSQLDialect(Dialect):
     def columns(self) -> list[str]:
         return ["key", "path", "tree", "value", "doc"]
 
-    def row(self, string: str, stored: Any, doc: str | None) -> tuple[Any, ...]:
+    def row(self, string: str, stored: Any, json: bool) -> tuple[Any, ...]:
+        text = stored.decode()
+        doc = query_document(text) if "\\u000" in text else None
         return (string, path_string(string), string.replace("/", "\x00").encode("utf-8"),
-                stored, stored if doc is None else doc)
+                text, text if doc is None else doc)
+
+    def rows(self, strings: list[str], stored: list[Any], json: bool) -> list[tuple[Any, ...]]:
+        # ``doc`` is the value text itself (the same object) unless it needs a query copy.
+        texts, docs = json_texts(stored)
+        columns = (strings, path_strings(strings), tree_bytes(strings), texts, texts)
+        rows: list[tuple[Any, ...]] = list(zip(*columns, strict=True))
+        for index, doc in docs.items():
+            rows[index] = (*rows[index][:4], doc)
+        return rows
+
+    #: The most rows one multi-row upsert holds (4 parameters each, within PostgreSQL's 65,535).
+    rows_per_statement = 1000
+
+    def _upsert(self, table: str, values: str) -> str:
+        return (
+            f'INSERT INTO {self.quote(table)} ("key", "path", "tree", "value", "doc")'
+            f' VALUES {values} ON CONFLICT ("key") DO UPDATE'
+            ' SET "value" = EXCLUDED."value", "doc" = EXCLUDED."doc"'
+        )
 
     def upserts(self, table: str) -> dict[int, str]:
-        return {5: (
-            f'INSERT INTO {self.quote(table)} ("key", "path", "tree", "value", "doc")'
-            " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (\"key\") DO UPDATE"
-            ' SET "value" = EXCLUDED."value", "doc" = EXCLUDED."doc"'
-        )}
+        return {5: self._upsert(table, "(%s, %s, %s, %s, %s::jsonb)")}
+
+    def upsert_rows(self, table: str, count: int) -> str:
+        """One upsert of ``count`` rows with distinct keys, for psycopg's RawCursor (``$n``).
+
+        A row is (key, path, tree, value text) and its ``doc`` is that text
+        (rows with a query copy of their own take :meth:`upserts`). Every
+        placeholder is cast, so the text, sent once, is both the value and
+        the JSONB copy.
+        """
+        values = ", ".join(
+            f"(${n}::text, ${n + 1}::text, ${n + 2}::bytea, ${n + 3}::text, ${n + 3}::text::jsonb)"
+            for n in range(1, 4 * count, 4)
+        )
+        return self._upsert(table, values)
 
     def keys_in(self, keys: Sequence[str]) -> Iterator[_Fragment]:
         yield '"key" = ANY(%s::text[])', [list(keys)]
@@ -730,6 +824,21 @@ class MySQLDialect(Dialect):
     def key_string(self, raw: Any) -> str:
         return bytes(raw).decode("utf-8")
 
+    def found(self, rows: Sequence[Any]) -> dict[str, Any]:
+        # PyMySQL reads VARBINARY as bytes: decoded inline, a bulk read's hot path.
+        return {raw_key.decode("utf-8"): raw_value for raw_key, raw_value in rows}
+
+    def keys_in(self, keys: Sequence[str]) -> Iterator[_Fragment]:
+        for start in range(0, len(keys), self.in_chunk):
+            chunk = keys[start : start + self.in_chunk]
+            marks = ", ".join(["%s"] * len(chunk))
+            yield f"`key` IN ({marks})", [k.encode("utf-8") for k in chunk]
+
+    def value_column(self) -> str:
+        # Bytes, not str: PyMySQL hands them over without decoding UTF-8 in
+        # Python, and the JSON decoder reads bytes as they are.
+        return "CAST(`value` AS BINARY)"
+
     def create_statements(self, table: str) -> list[str]:
         return [
             f"CREATE TABLE IF NOT EXISTS {self.quote(table)} ("
@@ -743,15 +852,34 @@ class MySQLDialect(Dialect):
     def columns(self) -> list[str]:
         return ["key", "path", "tree", "value"]
 
-    def row(self, string: str, stored: Any, doc: str | None) -> tuple[Any, ...]:
+    def row(self, string: str, stored: Any, json: bool) -> tuple[Any, ...]:
         return (string.encode("utf-8"), path_string(string).encode("utf-8"),
                 string.replace("/", "\x00").encode("utf-8"), stored)
 
+    def rows(self, strings: list[str], stored: list[Any], json: bool) -> list[tuple[Any, ...]]:
+        # The value goes as its UTF-8 bytes: PyMySQL sends bytes as one hex
+        # literal (a C call), where a str is escaped character by character
+        # in Python; the server stores the same text in the utf8mb4 column.
+        return list(zip([s.encode("utf-8") for s in strings],
+                        [p.encode("utf-8") for p in path_strings(strings)],
+                        tree_bytes(strings), stored, strict=True))
+
+    #: The most rows one multi-row upsert holds.
+    rows_per_statement = 1000
+    #: The most bytes (escaped) one multi-row upsert holds: PyMySQL's own
+    #: ``executemany`` limit, well within every server's ``max_allowed_packet``.
+    statement_bytes = 1_024_000
+
     def upserts(self, table: str) -> dict[int, str]:
-        return {4: (
-            f"INSERT INTO {self.quote(table)} (`key`, `path`, `tree`, `value`)"
-            " VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)"
-        )}
+        return {4: self.upsert_rows(table, 1)}
+
+    def upsert_rows(self, table: str, count: int) -> str:
+        """One upsert of ``count`` rows (key, path, tree, value), applied in order."""
+        return (
+            f"INSERT INTO {self.quote(table)} (`key`, `path`, `tree`, `value`) VALUES "
+            + ", ".join(["(%s, %s, %s, %s)"] * count)
+            + " ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)"
+        )
 
     def type_sql(self, path: str) -> str:
         return f"JSON_TYPE(JSON_EXTRACT(`value`, {path}))"
