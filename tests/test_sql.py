@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -369,6 +370,35 @@ def test_field_indexes_on_a_server(kind: str, make_store: Callable[..., SQLDatas
     with pytest.raises(ValueError, match="cannot index field"):
         ds.create_index("a b")
     ds.close()
+
+
+def test_postgresql_analyzes_after_bulk_loads_into_an_indexed_table(
+    make_store: Callable[..., SQLDatastore]
+) -> None:
+    """Fresh statistics right after a bulk load, in geometric steps, without waiting for autovacuum."""
+    ds = make_store("postgresql", indexes=["score"])
+
+    def manual_analyzes() -> int:
+        rows = ds._run(lambda conn, sql, params: conn.execute(sql, params).fetchall(),
+                       "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = %s", (ds.table,))
+        return int(rows[0][0]) if rows else 0
+
+    from datastore import sql as sql_module
+
+    start = manual_analyzes()  # create_index's ANALYZE
+    pairs = _people(1000)
+    for i in range(9):
+        ds.put_many([(Key(f"/people/{i}-{k.name}"), v) for k, v in pairs])
+    assert manual_analyzes() == start  # 9,000 rows: below ANALYZE_ROWS
+    ds.put_many([(Key(f"/people/9-{k.name}"), v) for k, v in pairs])
+    assert sql_module.ANALYZE_ROWS == 10_000
+    deadline = time.monotonic() + 5  # the statistics view is updated asynchronously
+    while manual_analyzes() == start and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert manual_analyzes() == start + 1
+    plain = make_store("postgresql")
+    plain.put_many(pairs)  # no field index: no ANALYZE of its own, nothing counted
+    assert plain._unanalyzed == 0 and ds._unanalyzed == 0 and ds._analyzed == 10_000
 
 
 def test_mysql_refuses_strings_its_index_cannot_hold(

@@ -64,6 +64,9 @@ Pair = tuple[Key, Any]
 _URL_OPTIONS = ("table", "pool_size", "connect_timeout", "indexes")
 #: SQLite's ``synchronous`` settings that keep a committed transaction after a process crash.
 SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
+#: Rows a store with field indexes bulk-writes on PostgreSQL before it runs ANALYZE itself
+#: (see ``SQLDatastore._count_for_analyze``).
+ANALYZE_ROWS = 10_000
 
 
 # -- engines: a driver, its dialect and how to (re)connect ---------------------------------
@@ -561,6 +564,9 @@ class SQLDatastore(Datastore):
             self._upsert_rows = self._upsert_each
         #: The fields this store knows to have an index (replaced whole, never mutated).
         self._indexed: frozenset[str] = frozenset()
+        #: Rows bulk-written before and since this store's last ANALYZE (PostgreSQL).
+        self._analyzed = 0
+        self._unanalyzed = 0
         try:
             self._create_table()
             if fields is Fields.JSON and isinstance(d, SQLiteDialect):
@@ -875,6 +881,28 @@ class SQLDatastore(Datastore):
                 cur.execute(delete + condition, params)
 
         self._transaction(work)
+        if rows and self._indexed and isinstance(d, PostgreSQLDialect):
+            self._count_for_analyze(len(rows))
+
+    def _count_for_analyze(self, written: int) -> None:
+        """ANALYZE the table once bulk writes have grown it past what the planner last saw.
+
+        PostgreSQL plans from statistics that only ANALYZE refreshes;
+        autovacuum gets to a table up to a minute after a bulk load, and
+        until then a planner that believes the table empty sorts a whole
+        collection instead of walking a field index (measured: 274 ms vs
+        2.7 ms for a page of 10 of 100,000). So a store with field indexes
+        runs ANALYZE itself after each bulk write that brings the rows it has
+        written since the last one to ANALYZE_ROWS and to as many as it had
+        written before: geometric steps, a handful of ANALYZEs (each samples
+        at most 30,000 rows) however large the load. Counts are per store
+        object and approximate (upserts of existing keys count too).
+        """
+        self._unanalyzed += written
+        if self._unanalyzed >= max(ANALYZE_ROWS, self._analyzed):
+            self._analyzed += self._unanalyzed
+            self._unanalyzed = 0
+            self._run(_db_execute, f"ANALYZE {self._dialect.quote(self._table)}", None)
 
     def _upsert_each(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
         """Upsert ``rows`` with ``executemany`` (psycopg pipelines it): one statement per row."""
