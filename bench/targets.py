@@ -265,7 +265,8 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
                     query_checks.append((label, q_store / q_raw, q_store / q_raw >= QUERY_SPEEDUP_MIN, ""))
                     q_hand = ix.get(group, hand, "query_pushdown", top) if hand else None
                     if q_hand is not None:
-                        proofs[label] = (f"{hand}'s own query", q_hand / q_raw, q_hand / q_raw >= QUERY_SPEEDUP_MIN)
+                        speedup = q_hand / q_raw
+                        proofs[label] = (f"{hand}'s own query", speedup, speedup >= QUERY_SPEEDUP_MIN)
             out.append(_result("query-speedup", group,
                                f"{who}: pushed-down query >= {QUERY_SPEEDUP_MIN:.0f}x fetch-all-"
                                "and-filter (largest size)", query_checks, "x faster", na, proofs))
@@ -279,7 +280,8 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
                 h_small = ix.get(group, hand, "query_pushdown", sizes[0]) if hand else None
                 h_big = ix.get(group, hand, "query_pushdown", sizes[-1]) if hand else None
                 if h_small and h_big:
-                    proofs[label] = (f"{hand}'s own query", h_small / h_big, h_small / h_big <= QUERY_GROWTH_MAX)
+                    hand_growth = h_small / h_big
+                    proofs[label] = (f"{hand}'s own query", hand_growth, hand_growth <= QUERY_GROWTH_MAX)
             out.append(_result("query-flat", group,
                                f"{who}: query cost follows the page, not the collection (time "
                                f"grows <= {QUERY_GROWTH_MAX:.0f}x from smallest to largest size)",
