@@ -311,17 +311,6 @@ def _hash_tag(value_key: bytes) -> bytes:
     return value_key[start : value_key.index(b"}", start) + 1]
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _digest(data: bytes) -> bytes:
     """A short stable hash: a hash tag made of it never holds ``{`` or ``}``."""
     return hashlib.blake2b(data, digest_size=8).hexdigest().encode("ascii")
@@ -849,8 +838,9 @@ class RedisDatastore(Datastore):
         """Delete every object of this store and its index (not atomic with concurrent writes)."""
         layout = self._layout
         if not self._indexed:
-            for batch in _chunks(dict.fromkeys(self._scan()), CHUNK):
-                self._write_plain([], [layout.key_of(value_key) for value_key in batch])
+            found = [layout.key_of(value_key) for value_key in dict.fromkeys(self._scan())]  # SCAN repeats
+            for start in range(0, len(found), CHUNK):
+                self._write_plain([], found[start : start + CHUNK])
             return
         collections = list(self._registered("/")) if isinstance(layout, _ClusterLayout) else ["/"]
         for path in collections:
