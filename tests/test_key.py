@@ -112,3 +112,15 @@ def test_encode_all_equals_encoding_each_key(keys: list[Key], head: bytes) -> No
     from datastore.indexing import encode_all, encode_text
 
     assert encode_all(head, keys) == [head + encode_text(k._string) for k in keys]
+
+
+@given(st.lists(st.lists(_NAME, min_size=1, max_size=3).map(Key), max_size=20),
+       st.lists(_NAME, min_size=1, max_size=3), st.integers(min_value=0, max_value=20))
+def test_path_strings_equals_path_of_each_key(keys: list[Key], parent: list[str], siblings: int) -> None:
+    """The bulk path column matches Key.path, with or without its one-collection shortcut."""
+    from datastore.sqlquery import path_strings
+
+    collection = Key(parent)
+    keys = [collection.instance(f"n{i}") for i in range(siblings)] + keys
+    strings = [k._string for k in keys]
+    assert path_strings(strings) == [str(k.path) for k in keys]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json as stdlib_json
+import re
 import zlib
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from datastore import serialize
 from datastore.serialize import (
@@ -122,3 +125,73 @@ def test_decode_values_names_the_bad_item() -> None:
     assert decode_values(serialize.json, good, str) == [{"a": 1}, None, [2]]
     # a serializer without loads_many decodes one by one
     assert decode_values(serialize.msgpack(), [serialize.msgpack().dumps([1]), None], str) == [[1], None]
+
+
+def test_json_dumps_many_equals_dumps_of_each() -> None:
+    values = [v for v in EXACT if v is not None] + [(1, "t"), {"n": None, "s": "null"}]
+    assert serialize.json.dumps_many(values) == [serialize.json.dumps(v) for v in values]
+    assert serialize.json.dumps_many([]) == []
+
+
+def _refusals() -> list[Any]:
+    import enum
+    import uuid
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    refusals: list[Any] = [
+        Colour.RED, {"c": [Colour.RED]}, uuid.UUID(int=7), {"u": (uuid.UUID(int=7),)},
+        float("nan"), {"x": [None, float("inf")]}, {"s": "null", "x": float("-inf")},
+        {1: "a"}, {"s": {1, 2}}, b"bytes",
+    ]
+    fragment = getattr(serialize._orjson, "Fragment", None)
+    if fragment is not None:
+        refusals.append({"f": fragment(b"[1]")})
+    return refusals
+
+
+@pytest.mark.parametrize("bad", _refusals(), ids=repr)
+def test_json_dumps_many_refuses_what_dumps_refuses(bad: Any) -> None:
+    """One bad value anywhere in a batch refuses the batch, with dumps' own message."""
+    with pytest.raises(TypeError) as single:
+        serialize.json.dumps(bad)
+    batch = [{"a": 1, "b": None}, ["null"], bad, {"z": 2.5}]
+    with pytest.raises(TypeError) as many:
+        serialize.json.dumps_many(batch)
+    assert str(many.value) == str(single.value)
+
+
+_JSON_LEAF = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
+    st.sampled_from(["null", "nul", "xnullx"]),
+)
+_JSON_TREE = st.recursive(
+    _JSON_LEAF,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple),
+        st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.lists(_JSON_TREE, max_size=8))
+def test_json_dumps_many_agrees_with_dumps(values: list[Any]) -> None:
+    """The batch check accepts and refuses exactly what the value-by-value one does."""
+    try:
+        expected = [serialize.json.dumps(v) for v in values]
+    except TypeError as exc:
+        with pytest.raises(TypeError, match=re.escape(str(exc))):
+            serialize.json.dumps_many(values)
+    else:
+        assert serialize.json.dumps_many(values) == expected
+
+
+def test_encode_values_uses_dumps_without_dumps_many() -> None:
+    from datastore.serialize import encode_values
+
+    packer = serialize.msgpack()
+    assert encode_values(packer, [[1], {"a": b"x"}]) == [packer.dumps([1]), packer.dumps({"a": b"x"})]
+    assert encode_values(serialize.json, [{"a": 1}]) == [b'{"a":1}']

@@ -15,9 +15,11 @@ it, since unpickling data from a shared store runs arbitrary code.
 
 from __future__ import annotations
 
+import gc as _gc
 import json as _json
 import math
 import pickle as _pickle
+import sys as _sys
 from collections.abc import Iterable, Sequence
 from math import isfinite as _isfinite
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -62,6 +64,7 @@ __all__ = [
     "Stack",
     "as_bytes_serializer",
     "check_json",
+    "encode_values",
     "json",
     "map_serializer",
     "msgpack",
@@ -161,6 +164,54 @@ def _written_exactly(value: Any) -> bool:
     return True
 
 
+#: The types :func:`_all_written_exactly` lets through: JSON's own, exactly (no subclasses).
+_EXACT_TYPES = frozenset({str, int, bool, float, type(None), dict, list, tuple})
+_NONE = type(None)
+#: CPython's ``gc.get_referents`` of a dict, list or tuple is exactly its items
+#: (a dict's values, and its keys unless all are str), and of a str, number,
+#: bool or None nothing: a whole tree level in one C call. Other
+#: implementations may answer otherwise, so they take the walk instead.
+_LEVEL_WALK = _sys.implementation.name == "cpython"
+
+
+def _all_written_exactly(values: list[Any], datas: list[bytes]) -> bool:
+    """True when ``values``, which strict orjson just encoded as ``datas``, hold nothing JSON would change.
+
+    The same question as :func:`_written_exactly`, for a bulk write, answered
+    level by level in C instead of item by item in Python (0.3 vs 1.0 µs a
+    value): each level of every tree at once must hold only exact JSON types
+    (enum members, UUIDs and orjson fragments fail here), and the level below
+    is ``gc.get_referents`` of this one. Non-finite floats are written as
+    ``null``, so the batch may hold a ``null`` only for each ``None``: any
+    other ``null`` (or a str containing the text "null") answers False, and
+    the caller takes the slow, exact path.
+    """
+    nulls = b"null" in b"\n".join(datas)
+    nones = 0
+    level = values
+    while level:
+        kinds = set(map(type, level))
+        if not kinds <= _EXACT_TYPES:
+            return False
+        if nulls and _NONE in kinds:
+            nones += level.count(None)
+        level = _gc.get_referents(*level)
+    return not nulls or b"\n".join(datas).count(b"null") == nones
+
+
+def encode_values(serializer: Any, values: list[Any]) -> list[Any]:
+    """``serializer.dumps`` of each value: what every bulk write calls.
+
+    Uses the serializer's ``dumps_many`` when it has one (the JSON
+    serializer checks the whole batch at once); raises what ``dumps``
+    raises for the first value it refuses.
+    """
+    many = getattr(serializer, "dumps_many", None)
+    if many is not None:
+        return list(many(values))
+    return list(map(serializer.dumps, values))
+
+
 def check_json(value: Any, path: str = "value") -> None:
     """Raise TypeError unless ``value`` round-trips exactly through JSON.
 
@@ -234,6 +285,28 @@ class JSONSerializer:
             separators=(",", ": ") if self.indent is not None else (",", ":"),
         )
         return text.encode("utf-8")
+
+    def dumps_many(self, values: Sequence[Any]) -> list[bytes]:
+        """:meth:`dumps` of each value: a bulk write's hot path.
+
+        The values are encoded by strict orjson one by one (it has no bulk
+        call) and then checked all at once by :func:`_all_written_exactly`;
+        a batch that fails the check (or that orjson refuses) is encoded
+        again value by value, which accepts or names the bad value exactly
+        as :meth:`dumps` does.
+        """
+        values = list(values)
+        if self._fast and _LEVEL_WALK:
+            dumps = _orjson.dumps
+            option = _ORJSON_STRICT
+            try:
+                datas: list[bytes] = [dumps(value, option=option) for value in values]
+            except TypeError:
+                pass
+            else:
+                if _all_written_exactly(values, datas):
+                    return datas
+        return [self.dumps(value) for value in values]
 
     def loads(self, data: bytes | str) -> Any:
         # orjson reads integers beyond 64 bits as floats; any run of 19+ digits

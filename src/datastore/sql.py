@@ -23,13 +23,14 @@ import bisect
 import contextlib
 import itertools
 import logging
+import operator
 import os
 import sqlite3
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -41,6 +42,7 @@ from .core.query import Cursor, Query
 from .corrupt import decode_values
 from .drivers import require
 from .errors import BackendError, ClosedError, ConnectionFailed
+from .serialize import encode_values
 from .serialize import json as _json
 from .sqlquery import (
     Dialect,
@@ -67,6 +69,9 @@ SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
 #: Rows a store with field indexes bulk-writes on PostgreSQL before it runs ANALYZE itself
 #: (see ``SQLDatastore._count_for_analyze``).
 ANALYZE_ROWS = 10_000
+
+#: ``key._string`` of a Key, as a C-level callable for ``map`` over a bulk write's keys.
+_key_string = operator.attrgetter("_string")
 
 
 # -- engines: a driver, its dialect and how to (re)connect ---------------------------------
@@ -768,33 +773,43 @@ class SQLDatastore(Datastore):
         """The upsert rows of ``items`` (``(key, value)`` pairs), in order.
 
         Every key and value is checked and encoded before anything is
-        written: one bad item raises and the caller writes nothing. This loop
-        runs once per object of every write, so the common case (a
-        :class:`Key`, a value, no per-engine limit) costs one test; anything
-        else goes through :meth:`_check_item` and the core helpers, which
-        also word the errors. The dialect then builds the rows' columns.
+        written: one bad item raises and the caller writes nothing. This
+        runs once per object of every write, so the common case (all keys
+        :class:`Key`, no ``None`` value, no key near a per-engine limit) is
+        settled by whole-list steps in C (a transpose, a type set, a
+        length range); anything else goes item by item through
+        :meth:`_check_item` and the core helpers, which also word the
+        errors. The dialect then builds the rows' columns.
         """
         pairs = list(items.items() if isinstance(items, Mapping) else items)
-        strings: list[str] = []
-        stored: list[Any] = []
-        add_string = strings.append
-        add_stored = stored.append
-        dumps = self._serializer.dumps
-        short = self._short_key
-        # MySQL with field indexes checks the strings of every value.
-        every = bool(self._indexed) and self._mysql
+        if not pairs:
+            return []
         try:
-            for key, value in pairs:
-                string = key._string if key.__class__ is Key else write_key(key)._string
-                if value is None or len(string) == 1 or len(string) > short or every:
-                    self._check_item(key, string, value)
-                add_string(string)
-                add_stored(dumps(value))
+            keys, values = zip(*pairs, strict=True)
         except (TypeError, ValueError):
             items_of(pairs)  # a malformed pair: raises the error that says what put_many takes
             raise
+        if ({*map(type, keys)} == {Key}
+                and not (self._indexed and self._mysql)  # checks the strings of every value
+                and None not in values):
+            strings = list(map(_key_string, keys))
+            if "/" in strings or (self._short_key < sys.maxsize
+                                  and max(map(len, strings)) > self._short_key):
+                strings = self._checked_strings(keys, values)
+        else:
+            strings = self._checked_strings(keys, values)
+        stored = encode_values(self._serializer, list(values))
         # The columns (path, tree, text, query copy) are built a column at a time.
         return self._dialect.rows(strings, stored, self._json)
+
+    def _checked_strings(self, keys: Sequence[Any], values: Sequence[Any]) -> list[str]:
+        """The key strings of a bulk write, each pair checked by :meth:`_check_item`."""
+        strings = []
+        for key, value in zip(keys, values, strict=True):
+            string = write_key(key)._string
+            self._check_item(key, string, value)
+            strings.append(string)
+        return strings
 
     def _check_item(self, key: Any, string: str, value: Any) -> None:
         """Refuse the root key, None, and what the engine cannot hold (key size, indexed strings)."""
