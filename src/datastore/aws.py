@@ -278,7 +278,7 @@ class S3Datastore(Datastore):
 
     def _encode(self, pairs: Iterable[tuple[Key, Any]]) -> dict[str, bytes]:
         """Object name -> bytes for every pair, all encoded before anything is written."""
-        return {self._name(key): self.serializer.dumps(value) for key, value in pairs}
+        return {self._name(key): data for key, data in serialize.encode_items(self.serializer, list(pairs))}
 
     # -- the contract ------------------------------------------------------------
 

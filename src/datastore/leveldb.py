@@ -252,8 +252,7 @@ class LevelDBDatastore(Datastore):
 
     def _write_batch(self, puts: list[tuple[Key, Any]], deletes: Iterable[Key]) -> None:
         """Encode every put, then apply puts and deletes as one atomic WriteBatch."""
-        dumps = self._serializer.dumps
-        encoded = [(encode_key(key), dumps(value)) for key, value in puts]  # values checked by items_of
+        encoded = [(encode_key(key), data) for key, data in serialize.encode_items(self._serializer, puts)]
         removed = [encode_key(k) for k in deletes if not k.is_root]
         if not encoded and not removed:
             return

@@ -55,7 +55,7 @@ from .corrupt import decode_value, decode_values
 from .drivers import require
 from .errors import BackendError, ClosedError, ConnectionFailed
 from .indexing import decode_text, encode_text, join_key, path_segments, split_key
-from .serialize import as_bytes_serializer
+from .serialize import as_bytes_serializer, encode_items
 from .serialize import json as _json
 from .urlparams import parse_int, parse_serializer, read_options
 
@@ -263,7 +263,14 @@ class MemcachedDatastore(Datastore):
 
     def _record(self, key: Key, value: Any) -> bytes:
         """``key NUL serialized value``, refused with ValueError if memcached cannot hold it."""
-        data: bytes = self._serializer.dumps(value)
+        return self._framed(key, self._serializer.dumps(value))
+
+    def _records(self, pairs: list[tuple[Key, Any]]) -> list[tuple[Key, bytes]]:
+        """:meth:`_record` of each pair, the values encoded as one batch."""
+        return [(key, self._framed(key, data)) for key, data in encode_items(self._serializer, pairs)]
+
+    def _framed(self, key: Key, data: bytes) -> bytes:
+        """``key NUL data``, refused with ValueError if memcached cannot hold it."""
         record = encode_text(key._string) + b"\x00" + data
         if len(record) > self._max_record:
             raise ValueError(
@@ -345,7 +352,7 @@ class MemcachedDatastore(Datastore):
         self._put_records([(key, self._record(key, value))])
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
-        self._put_records([(key, self._record(key, value)) for key, value in items_of(items)])
+        self._put_records(self._records(items_of(items)))
 
     def delete(self, key: KeyLike) -> None:
         if key.__class__ is not Key:
@@ -364,7 +371,7 @@ class MemcachedDatastore(Datastore):
             self._delete_keys(targets)
 
     def _apply_batch(self, puts: list[tuple[Key, Any]], deletes: list[Key]) -> None:
-        records = [(key, self._record(key, value)) for key, value in puts]
+        records = self._records(puts)
         if records:
             self._put_records(records)
         self.delete_many(deletes)

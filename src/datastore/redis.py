@@ -43,7 +43,7 @@ from .corrupt import decode_value, decode_values
 from .drivers import require
 from .errors import BackendError, ClosedError, ConnectionFailed
 from .indexing import decode_text, encode_all, encode_text, join_key, split_key
-from .serialize import as_bytes_serializer
+from .serialize import as_bytes_serializer, encode_items
 from .serialize import json as _json
 from .urlparams import parse_bool, parse_serializer
 
@@ -539,16 +539,13 @@ class RedisDatastore(Datastore):
         self._eval(_DELETE_LUA, 2, layout.index_key(path), layout.value_key(key), _member(path, name))
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
-        dumps = self._dumps
-        self._write([(key, dumps(value)) for key, value in items_of(items)], [])
+        self._write(encode_items(self._serializer, items_of(items)), [])
 
     def delete_many(self, keys: Iterable[KeyLike]) -> None:
         self._write([], [k for k in (to_key(k) for k in keys) if not k.is_root])
 
     def _apply_batch(self, puts: list[tuple[Key, Any]], deletes: list[Key]) -> None:
-        dumps = self._dumps
-        encoded = [(key, dumps(value)) for key, value in puts]
-        self._write(encoded, [k for k in deletes if not k.is_root])
+        self._write(encode_items(self._serializer, puts), [k for k in deletes if not k.is_root])
 
     def _write(self, puts: list[tuple[Key, bytes]], deletes: list[Key]) -> None:
         """Apply encoded puts and deletes, each index in the same script as its values.

@@ -22,10 +22,12 @@ import pickle as _pickle
 import sys as _sys
 from collections.abc import Iterable, Sequence
 from math import isfinite as _isfinite
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from .core.datastore import Datastore
+
+K = TypeVar("K")
 
 _orjson: Any
 try:  # orjson is optional (the ``fast`` extra); the stdlib does the same job more slowly.
@@ -64,6 +66,7 @@ __all__ = [
     "Stack",
     "as_bytes_serializer",
     "check_json",
+    "encode_items",
     "encode_values",
     "json",
     "map_serializer",
@@ -210,6 +213,14 @@ def encode_values(serializer: Any, values: list[Any]) -> list[Any]:
     if many is not None:
         return list(many(values))
     return list(map(serializer.dumps, values))
+
+
+def encode_items(serializer: Any, pairs: Sequence[tuple[K, Any]]) -> list[tuple[K, Any]]:
+    """``(key, serializer.dumps(value))`` of each pair, in order, by :func:`encode_values`."""
+    if not pairs:
+        return []
+    keys, values = zip(*pairs, strict=True)
+    return list(zip(keys, encode_values(serializer, list(values)), strict=True))
 
 
 def check_json(value: Any, path: str = "value") -> None:

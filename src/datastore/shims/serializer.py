@@ -44,11 +44,10 @@ class SerializerShimDatastore(ShimDatastore):
         return [self._load(v) for v in self.child_datastore.get_many(keys)]
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
-        self.child_datastore.put_many([(k, self.serializer.dumps(v)) for k, v in items_of(items)])
+        self.child_datastore.put_many(serialize.encode_items(self.serializer, items_of(items)))
 
     def _apply_batch(self, puts: list[tuple[Key, Any]], deletes: list[Key]) -> None:
-        encoded = [(k, self.serializer.dumps(v)) for k, v in puts]
-        self.child_datastore._apply_batch(encoded, deletes)
+        self.child_datastore._apply_batch(serialize.encode_items(self.serializer, puts), deletes)
 
     def query(self, query: Query) -> Cursor:
         scope = Query(query.key, recursive=query.recursive)
