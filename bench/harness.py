@@ -26,7 +26,10 @@ from typing import Any
 from .data import Plan
 from .subject import Context, Subject, Unavailable
 
-__all__ = ["BULK", "QUERY", "SINGLE", "WORKLOADS", "Entry", "Group", "Results", "run_group"]
+__all__ = [
+    "BULK", "QUERY", "SINGLE", "WORKLOADS", "Entry", "Group", "Results", "median", "paired_ratio",
+    "run_group",
+]
 
 SINGLE = ("put", "get_hit", "get_miss", "contains", "delete")
 BULK = ("put_many", "get_many", "delete_many")
@@ -76,11 +79,30 @@ class Results:
 
     def median(self, group: str, subject: str, workload: str, size: int) -> float | None:
         values = self.samples.get((group, subject, workload, size))
-        if not values:
-            return None
-        ordered = sorted(values)
-        mid = len(ordered) // 2
-        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+        return median(values) if values else None
+
+
+def median(values: list[float]) -> float:
+    """The middle of ``values`` (the mean of the two middle ones for an even count)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def paired_ratio(a: list[float], b: list[float]) -> float:
+    """``a / b`` of two subjects' samples, as the median of their per-repeat ratios.
+
+    In each repeat the subjects of a group run the same workload one right
+    after the other, so the two samples of one repeat saw the same machine:
+    their ratio cancels the slow drift of a shared, busy host (seen here:
+    two copies of one raw-driver subject 11-16% apart in one run), which a
+    ratio of two medians taken at different moments keeps. Samples that do not line
+    up repeat by repeat (a subject that failed part-way) fall back to that
+    ratio of medians.
+    """
+    if a and len(a) == len(b):
+        return median([x / y for x, y in zip(a, b, strict=True)])
+    return median(a) / median(b)
 
 
 class _Prepared:

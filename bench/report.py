@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .harness import WORKLOADS, Results
+from .harness import WORKLOADS, Results, paired_ratio
 
 __all__ = ["as_data", "chart", "markdown", "write_json"]
 
@@ -38,13 +38,13 @@ def as_data(results: Results, meta: dict[str, Any]) -> dict[str, Any]:
         ops = results.median(group, subject, workload, size)
         role = results.subjects[(group, subject)]["role"]
         raw = raw_of.get(group)
-        raw_ops = results.median(group, raw, workload, size) if raw and role != "raw" else None
+        raw_samples = results.samples.get((group, raw, workload, size)) if raw and role != "raw" else None
         rows.append({
             "group": group, "subject": subject, "role": role, "workload": workload,
             "size": size, "ops_per_s": ops, "us_per_op": 1e6 / ops if ops else None,
             "samples": [round(x, 3) for x in samples],
-            "raw": raw if raw_ops else None,
-            "ratio_to_raw": (ops / raw_ops) if ops and raw_ops else None,
+            "raw": raw if raw_samples else None,
+            "ratio_to_raw": paired_ratio(samples, raw_samples) if samples and raw_samples else None,
         })
     return {
         "meta": meta,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .harness import SINGLE
+from .harness import SINGLE, paired_ratio
 
 __all__ = ["Index", "evaluate"]
 
@@ -39,6 +39,10 @@ class Index:
     def __init__(self, data: dict[str, Any]) -> None:
         self.ops = {
             (r["group"], r["subject"], r["workload"], r["size"]): r["ops_per_s"]
+            for r in data["results"]
+        }
+        self.samples: dict[tuple[str, str, str, int], list[float]] = {
+            (r["group"], r["subject"], r["workload"], r["size"]): r.get("samples") or []
             for r in data["results"]
         }
         self.subjects = data["subjects"]
@@ -112,12 +116,20 @@ def _result(tid: str, group: str, target: str, checks: list[Check],
 
 def _pairs(ix: Index, group: str, a: str, b: str, workloads: Iterable[str]
            ) -> list[tuple[str, int, float, float]]:
-    """(workload, size, ops of a, ops of b) wherever both were measured."""
+    """(workload, size, ops of a, ops of b) wherever both were measured.
+
+    ``b``'s figure is the one that pairs with ``a``'s: ``x / y`` is the
+    median of their per-repeat ratios (:func:`~bench.harness.paired_ratio`),
+    so every ratio a target takes is measured repeat by repeat.
+    """
     out = []
     for w in workloads:
         for size in ix.sizes(group, a, w):
             x, y = ix.get(group, a, w, size), ix.get(group, b, w, size)
             if x is not None and y is not None:
+                xs, ys = ix.samples[(group, a, w, size)], ix.samples[(group, b, w, size)]
+                if xs and ys:
+                    y = x / paired_ratio(xs, ys)
                 out.append((w, size, x, y))
     return out
 
