@@ -136,6 +136,42 @@ def test_no_index_writes_only_values(redis_url: str) -> None:
         store.close()
 
 
+_ARGS = st.lists(st.binary(max_size=40) | st.text(max_size=5) | st.integers(), max_size=6)
+
+
+@given(st.sampled_from(["SET", "MSET", "CLIENT SETNAME", "ZADD"]), _ARGS)
+def test_bytes_packer_writes_what_redis_py_writes(name: str, args: list[Any]) -> None:
+    """The store's packer sends the same bytes as redis-py's, all-bytes fast path or not."""
+    import redis.connection as connection
+
+    from datastore.redis import _BytesPacker
+
+    reference = connection.PythonRespSerializer(6000, connection.Encoder("utf-8", "strict", False).encode)
+    assert b"".join(_BytesPacker().pack(name, *args)) == b"".join(reference.pack(name, *args))
+
+
+def test_stores_own_clients_pack_with_the_bytes_packer(redis_url: str) -> None:
+    """A store opened by URL packs with _BytesPacker (and it works); a client passed in is left as is."""
+    from datastore.redis import _BytesPacker
+
+    store = fresh(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        pool = store._client.connection_pool
+        assert isinstance(pool.connection_kwargs["command_packer"], _BytesPacker)
+        store.put_many({f"/p/k{i}": {"i": i, "s": "x" * i} for i in range(300)})
+        store.put("/p/big", "y" * 100_000)  # beyond redis-py's 6,000-byte chunking
+        got = store.get_many([f"/p/k{i}" for i in (0, 299)])
+        assert got == [{"i": 0, "s": ""}, {"i": 299, "s": "x" * 299}]
+        assert store.get("/p/big") == "y" * 100_000
+        given = RedisDatastore(client, prefix=store.prefix)
+        assert "command_packer" not in given._client.connection_pool.connection_kwargs
+    finally:
+        clean(redis_url, store.prefix)
+        store.close()
+        client.close()
+
+
 def test_index_option_in_url(redis_url: str) -> None:
     prefix = f"dstest:{uuid.uuid4().hex}:"
     with datastore.open(f"{redis_url}?prefix={prefix}&index=false") as store:

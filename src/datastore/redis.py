@@ -52,6 +52,7 @@ _backoff = require("redis.backoff", backend="RedisDatastore", extra="redis")
 _cluster = require("redis.cluster", backend="RedisDatastore", extra="redis")
 _exceptions = require("redis.exceptions", backend="RedisDatastore", extra="redis")
 _retry = require("redis.retry", backend="RedisDatastore", extra="redis")
+_connection = require("redis.connection", backend="RedisDatastore", extra="redis")
 
 __all__ = ["RedisDatastore", "from_url"]
 
@@ -133,9 +134,9 @@ return redis.call('DEL', KEYS[2])
 """
 
 
-def _sha(script: str) -> str:
-    """The id by which EVALSHA names a script."""
-    return hashlib.sha1(script.encode("ascii")).hexdigest()  # SHA-1: how Redis names scripts
+def _sha(script: str) -> bytes:
+    """The id by which EVALSHA names a script (bytes, as every argument the store sends)."""
+    return hashlib.sha1(script.encode("ascii")).hexdigest().encode("ascii")  # how Redis names scripts
 
 
 _SHAS = {script: _sha(script) for script in (_WRITE_LUA, _PUT_LUA, _DELETE_LUA)}
@@ -679,7 +680,8 @@ class RedisDatastore(Datastore):
     ) -> int:
         """One run of :data:`_WRITE_LUA`: the values and their index entries, atomically."""
         keys = 1 + len(sets) + len(deleted)
-        return int(self._eval(_WRITE_LUA, keys, index, *sets, *deleted, len(sets), *data, *added, *removed))
+        return int(self._eval(_WRITE_LUA, keys, index, *sets, *deleted, b"%d" % len(sets), *data,
+                              *added, *removed))
 
     def _eval(self, script: str, keys: int, *keys_and_args: Any) -> Any:
         """EVALSHA ``script``, loading it first if the server does not know it.
@@ -690,10 +692,10 @@ class RedisDatastore(Datastore):
         client = self._live()
         try:
             try:
-                return client.evalsha(_SHAS[script], keys, *keys_and_args)
+                return client.evalsha(_SHAS[script], b"%d" % keys, *keys_and_args)
             except _exceptions.NoScriptError:
                 client.script_load(script)
-                return client.evalsha(_SHAS[script], keys, *keys_and_args)
+                return client.evalsha(_SHAS[script], b"%d" % keys, *keys_and_args)
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc
 
@@ -871,6 +873,39 @@ def _check_prefix(prefix: Any) -> bytes:
     return encode_text(prefix)
 
 
+_BYTES = frozenset({bytes})
+
+
+class _BytesPacker:
+    """Packs commands for the connections of the clients the store builds.
+
+    The store sends bytes only (keys, values, index members, counts as
+    ``b"0"``), and redis-py's own packer spends most of a bulk write's
+    client time on them: per argument an encoder call, a ``str(len)`` and a
+    join (1,000 pairs: 2.3 ms of a 6 ms MSET). Here a command whose
+    arguments after its name are all bytes is one C-level join of
+    ``%``-formatted parts (1.1 ms); anything else (a str or int argument,
+    from a caller using the client directly) goes to redis-py's packer,
+    unchanged. One instance serves every connection of a pool: it keeps no
+    state.
+    """
+
+    def __init__(self, encoding: str = "utf-8", errors: str = "strict") -> None:
+        encoder = _connection.Encoder(encoding, errors, False)
+        self._fallback = _connection.PythonRespSerializer(6000, encoder.encode)
+
+    def pack(self, *args: Any) -> list[bytes]:
+        """RESP for ``args``, a command name (str) and its arguments; a list of chunks."""
+        name = args[0]
+        if type(name) is str and " " not in name and {*map(type, args[1:])} <= _BYTES:
+            head = b"*%d\r\n$%d\r\n%b\r\n" % (len(args), len(name), name.encode())
+            if len(args) == 1:
+                return [head]
+            parts = [b"%d\r\n%b" % (len(arg), arg) for arg in args[1:]]
+            return [head + b"$" + b"\r\n$".join(parts) + b"\r\n"]
+        return self._fallback.pack(*args)  # type: ignore[no-any-return]
+
+
 def _default_retry() -> Any:
     """Retry a command on a dropped connection: a restarted server is reached again."""
     return _retry.Retry(_backoff.ExponentialBackoff(cap=1.0, base=0.05), 6)
@@ -907,6 +942,8 @@ def _client_from_url(url: str, options: dict[str, Any]) -> Any:
     if scheme in ("redis", "rediss", "unix"):
         kwargs.setdefault("health_check_interval", 30)
         kwargs.setdefault("retry_on_error", [_exceptions.ConnectionError, _exceptions.TimeoutError])
+        kwargs.setdefault("command_packer", _BytesPacker(kwargs.get("encoding", "utf-8"),
+                                                         kwargs.get("encoding_errors", "strict")))
         clean = urlunsplit(parts._replace(query=urlencode(rest)))
         try:
             return _redis.Redis.from_url(clean, **kwargs)
