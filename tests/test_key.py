@@ -124,3 +124,20 @@ def test_path_strings_equals_path_of_each_key(keys: list[Key], parent: list[str]
     keys = [collection.instance(f"n{i}") for i in range(siblings)] + keys
     strings = [k._string for k in keys]
     assert path_strings(strings) == [str(k.path) for k in keys]
+
+
+@given(st.lists(st.lists(_NAME, min_size=1, max_size=3).map(Key), max_size=12),
+       st.lists(_NAME, min_size=1, max_size=3), st.lists(_NAME, max_size=6))
+def test_by_collection_equals_split_key_of_each(keys: list[Key], parent: list[str], names: list[str]) -> None:
+    """Grouping by collection matches split_key, with or without its one-collection shortcut."""
+    from datastore.indexing import by_collection, split_key
+
+    collection = Key(parent)
+    typed = [collection.instance(n) for n in names]
+    untyped = [collection.child(n.replace(":", "")) for n in names if n.replace(":", "")]
+    for batch in (typed, untyped, typed + keys, keys):
+        expected: dict[str, dict[str, Key]] = {}
+        for key in batch:
+            path, name = split_key(key)
+            expected.setdefault(path, {})[name] = key
+        assert by_collection(batch) == expected

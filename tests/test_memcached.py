@@ -136,7 +136,7 @@ def test_server_refusal_surfaces(store: MemcachedDatastore) -> None:
 
 def _count_calls(clients: Any, calls: list[str]) -> None:
     """Make the store's client record the name of each call (each one is a round trip)."""
-    for name in ("store_commands", "set_many", "append", "add", "get", "get_many", "gets", "cas"):
+    for name in ("store_commands", "retrieve", "set_many", "append", "add", "get", "get_many", "gets", "cas"):
         method = getattr(clients, name)
 
         def call(*args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
@@ -354,6 +354,32 @@ def test_unreachable_server_raises_connection_failed() -> None:
     with pytest.raises(ConnectionFailed):
         store.put("/a", 1)
     store.close()
+
+
+def test_reads_are_one_get_on_the_stores_own_connection(store: MemcachedDatastore) -> None:
+    """get, contains and get_many read replies themselves: awkward values come back whole."""
+    awkward = {"/rd/crlf": "a\r\nEND\r\nVALUE x 0 3\r\n", "/rd/big": "z" * 1_000_000,
+               "/rd/empty": "", "/rd/n": None}
+    for key, value in awkward.items():
+        if value is not None:
+            store.put(key, value)
+    calls: list[str] = []
+    _count_calls(store._client, calls)
+    assert store.get("/rd/crlf") == awkward["/rd/crlf"]
+    assert store.get("/rd/big") == awkward["/rd/big"]  # many packets
+    assert store.contains("/rd/empty") and not store.contains("/rd/n")
+    assert store.get_many(list(awkward)) == list(awkward.values())
+    assert calls == ["retrieve"] * 5
+
+
+def test_an_error_reply_raises_and_the_connection_starts_afresh(store: MemcachedDatastore) -> None:
+    from pymemcache.exceptions import MemcacheClientError
+
+    store.put("/er", 1)
+    with pytest.raises(MemcacheClientError):
+        store._client.retrieve(["k" * 300])  # longer than memcached's 250-byte keys
+    assert store._client._client().sock is None  # closed: nothing unread is left behind
+    assert store.get("/er") == 1
 
 
 def test_a_dropped_connection_is_retried_once(store: MemcachedDatastore) -> None:

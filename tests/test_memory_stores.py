@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -47,3 +48,29 @@ def test_open_memory_url() -> None:
         datastore.open("nosuch://x")
     with pytest.raises(ValueError, match="scheme://"):
         datastore.open("/just/a/path")
+
+
+class _Unequal:
+    """A value whose == raises, like a numpy array's truth value: no bulk check may compare it."""
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("the truth value of this comparison is ambiguous")
+
+    __hash__ = object.__hash__
+
+
+def test_put_many_never_compares_values(tmp_path: Any) -> None:
+    from datastore.serialize import pickle
+    from datastore.sqlite import SQLiteDatastore
+
+    values = [_Unequal(), _Unequal()]
+    memory = DictDatastore()
+    memory.put_many([(Key("/u/a"), values[0]), (Key("/u/b"), values[1])])
+    assert memory.get("/u/b") is values[1]
+    with SQLiteDatastore(str(tmp_path / "u.db"), serializer=pickle) as store:
+        store.put_many({Key("/u/a"): values[0], Key("/u/b"): [2]})
+        got = store.get_many(["/u/a", "/u/b"])
+        assert isinstance(got[0], _Unequal) and got[1] == [2]
+    with pytest.raises(ValueError, match="cannot put None"):
+        memory.put_many([(Key("/u/c"), values[0]), (Key("/u/d"), None)])
+    assert not memory.contains("/u/c")

@@ -54,7 +54,7 @@ from .core.query import Cursor, Query
 from .corrupt import decode_value, decode_values
 from .drivers import require
 from .errors import BackendError, ClosedError, ConnectionFailed
-from .indexing import decode_text, encode_text, join_key, path_segments, split_key
+from .indexing import by_collection, decode_text, encode_all, encode_text, join_key, path_segments
 from .serialize import as_bytes_serializer, encode_items
 from .serialize import json as _json
 from .urlparams import parse_int, parse_serializer, read_options
@@ -104,6 +104,16 @@ _json_string: Callable[[str], str] = getattr(json.encoder, "encode_basestring_as
 def _entry(kind: bytes, text: str) -> bytes:
     """One log line: kind, the text as ASCII JSON (keeps lone surrogates, escapes newlines), LF."""
     return kind + _json_string(text).encode("ascii") + b"\n"
+
+
+def _entries(kind: bytes, texts: list[str]) -> bytes:
+    """``_entry`` of each text, joined: plain names (printable ASCII, no quote or
+    backslash: a JSON string is then the name in quotes) in one join."""
+    flat = "".join(texts)
+    if flat.isascii() and flat.isprintable() and '"' not in flat and "\\" not in flat:
+        lead = kind.decode("ascii") + '"'
+        return (lead + ('"\n' + lead).join(texts) + '"\n').encode("ascii")
+    return b"".join([_entry(kind, text) for text in texts])
 
 
 def _header(path: str) -> bytes:
@@ -225,6 +235,12 @@ class MemcachedDatastore(Datastore):
     def _value_key(self, key: Key) -> str:
         return self._item_key("v", key._string)
 
+    def _value_keys(self, keys: Sequence[Key]) -> list[str]:
+        """:meth:`_value_key` of each key, in one pass (a bulk call's hot path)."""
+        head = f"{self._prefix}:v:"
+        blake2b = hashlib.blake2b
+        return [head + blake2b(text, digest_size=20).hexdigest() for text in encode_all(b"", keys)]
+
     def _log_key(self, path: str) -> str:
         return self._item_key("l", path)
 
@@ -266,8 +282,15 @@ class MemcachedDatastore(Datastore):
         return self._framed(key, self._serializer.dumps(value))
 
     def _records(self, pairs: list[tuple[Key, Any]]) -> list[tuple[Key, bytes]]:
-        """:meth:`_record` of each pair, the values encoded as one batch."""
-        return [(key, self._framed(key, data)) for key, data in encode_items(self._serializer, pairs)]
+        """:meth:`_record` of each pair, values and keys encoded as one batch each."""
+        encoded = encode_items(self._serializer, pairs)
+        keys = [key for key, _ in encoded]
+        records = [head + b"\x00" + data
+                   for head, (_, data) in zip(encode_all(b"", keys), encoded, strict=True)]
+        if records and max(map(len, records)) > self._max_record:
+            for key, (_, data) in zip(keys, encoded, strict=True):
+                self._framed(key, data)  # raises for the first that is too large
+        return list(zip(keys, records, strict=True))
 
     def _framed(self, key: Key, data: bytes) -> bytes:
         """``key NUL data``, refused with ValueError if memcached cannot hold it."""
@@ -302,11 +325,7 @@ class MemcachedDatastore(Datastore):
             key = to_key(key)
         if len(key._string) == 1:  # the root key holds no value
             return None
-        client = self._open_client()
-        try:
-            record = client.get(self._value_key(key))
-        except _FAILURES as exc:
-            self._reraise(exc)
+        record = self._record_of(key)
         if record is None:
             return None
         data = self._payload(key, record)
@@ -320,12 +339,19 @@ class MemcachedDatastore(Datastore):
             key = to_key(key)
         if len(key._string) == 1:
             return False
+        record = self._record_of(key)
+        return record is not None and self._payload(key, record) is not None
+
+    def _record_of(self, key: Key) -> bytes | None:
+        """The record stored for ``key`` (not the root), or None: a get's one round trip."""
         client = self._open_client()
+        item_key = self._value_key(key)
         try:
-            record = client.get(self._value_key(key))
+            if client.__class__ is _ThreadClients and client.single_server:
+                return client.retrieve([item_key]).get(item_key)
+            return client.get(item_key)  # type: ignore[no-any-return]
         except _FAILURES as exc:
             self._reraise(exc)
-        return record is not None and self._payload(key, record) is not None
 
     def get_many(self, keys: Iterable[KeyLike]) -> list[Any]:
         wanted = [k if k.__class__ is Key else to_key(k) for k in keys]
@@ -337,9 +363,13 @@ class MemcachedDatastore(Datastore):
         """The records of ``keys`` that exist, CHUNK keys per multi-get."""
         found: dict[Key, bytes] = {}
         for start in range(0, len(keys), CHUNK):
-            part = {self._value_key(k): k for k in keys[start : start + CHUNK]}
+            chunk = keys[start : start + CHUNK]
+            part = dict(zip(self._value_keys(chunk), chunk, strict=True))
             with self._errors() as client:
-                got = client.get_many(list(part))
+                if client.__class__ is _ThreadClients and client.single_server:
+                    got = client.retrieve(list(part))
+                else:
+                    got = client.get_many(list(part))
             for item_key, record in got.items():
                 found[part[item_key]] = record
         return found
@@ -385,7 +415,7 @@ class MemcachedDatastore(Datastore):
         """
         if not records:
             return
-        items = {self._value_key(key): record for key, record in records}
+        items = dict(zip(self._value_keys([key for key, _ in records]), [r for _, r in records], strict=True))
         failed: list[str] = []
         client = self._open_client()
         if isinstance(client, _ThreadClients) and client.single_server:
@@ -403,9 +433,9 @@ class MemcachedDatastore(Datastore):
                 self._reraise(exc)
         except BackendError:
             # The server refused an item: the ones it did store must still be listed.
-            self._index_records(records)
+            self._index_records(_by_collection(records))
             raise
-        self._index_records(records)
+        self._index_records(_by_collection(records))
         if failed:
             raise BackendError(f"memcached refused to store {len(failed)} item(s), e.g. {failed[0]}")
 
@@ -420,13 +450,11 @@ class MemcachedDatastore(Datastore):
         refused (its log missing or full), or whose names exceed one append,
         goes the usual way afterwards.
         """
-        by_path: dict[str, list[bytes]] = {}
-        for key, _ in records:
-            path, name = split_key(key)
-            by_path.setdefault(path, []).append(_entry(_MEMBER, name))
-        appends = [(path, b"".join(lines)) for path, lines in by_path.items()]
+        by_path = _by_collection(records)
+        appends = [(path, _entries(_MEMBER, list(names))) for path, names in by_path.items()]
         appends = [(path, lines) for path, lines in appends if len(lines) <= APPEND_BYTES]
-        sets = [_storage_command(b"set", item_key, record) for item_key, record in items.items()]
+        sets = [b"set %b 0 0 %d\r\n%b\r\n" % (item_key.encode("ascii"), len(record), record)
+                for item_key, record in items.items()]  # _storage_command, inlined
         tail = [_storage_command(b"append", self._log_key(path), lines) for path, lines in appends]
         replies: list[bytes] = []
         try:
@@ -437,28 +465,24 @@ class MemcachedDatastore(Datastore):
             except _FAILURES as exc:
                 self._reraise(exc)
         except BackendError:
-            self._index_records(records)  # as the usual path: what was stored must be listed
+            self._index_records(by_path)  # as the usual path: what was stored must be listed
             raise
         failed = [item_key for item_key, reply in zip(items, replies, strict=False) if reply != b"STORED"]
         done = {path for (path, _), reply in zip(appends, replies[len(sets) :], strict=True)
                 if reply == b"STORED"}
-        self._index_records(records, appended=done)
+        self._index_records(by_path, appended=done)
         if failed:
             raise BackendError(
                 f"memcached refused to store {len(failed)} item(s), e.g. {failed[0]}:"
                 f" {replies[list(items).index(failed[0])][:80]!r}"
             )
 
-    def _index_records(self, records: list[tuple[Key, bytes]], appended: Collection[str] = ()) -> None:
-        """Append each record's name to its collection's log; list new collections.
+    def _index_records(self, by_path: dict[str, dict[str, Key]], appended: Collection[str] = ()) -> None:
+        """Append the names of written records (:func:`_by_collection`) to their logs; list new collections.
 
         ``appended``: the collections whose names are in their logs already
         (appended by :meth:`_put_pipelined`).
         """
-        by_path: dict[str, dict[str, Key]] = {}
-        for key, _ in records:
-            path, name = split_key(key)
-            by_path.setdefault(path, {})[name] = key
         pending = list(by_path)
         for path, names in by_path.items():
             created = False
@@ -752,6 +776,35 @@ class _ThreadClients:
                 raise
         raise AssertionError("unreachable")
 
+    def retrieve(self, item_keys: list[str]) -> dict[str, bytes]:
+        """The values of those of ``item_keys`` that exist: one ``get`` and its reply.
+
+        pymemcache's ``get`` spends more Python on a call (key checks,
+        its line reader, flags and serde) than the store's own framing
+        does; the store's item keys are ASCII it made itself and its values
+        bytes with flags 0, so the request is one line and the reply is
+        read by :func:`_read_values`. Single-server clients only; retried
+        once on a dropped connection (a read changes nothing); any other
+        failure closes the connection, which may hold unread replies.
+        """
+        command = b"get " + " ".join(item_keys).encode("ascii") + b"\r\n"
+        for attempt in (1, 2):
+            client = self._client()
+            try:
+                if client.sock is None:
+                    client.version()  # pymemcache connects on a connection's first command
+                client.sock.sendall(command)
+                return _read_values(client.sock)
+            except _RETRY_FOR:
+                client.close()
+                if attempt == 2:
+                    raise
+                time.sleep(self._retry_delay)
+            except BaseException:
+                client.close()
+                raise
+        raise AssertionError("unreachable")
+
     def close(self) -> None:
         with self._lock:
             clients = list(self._clients)
@@ -789,6 +842,58 @@ def _read_lines(sock: Any, count: int) -> list[bytes]:
         chunks.append(chunk)
         seen += chunk.count(b"\n")
     return b"".join(chunks).split(b"\r\n")[:count]
+
+
+def _by_collection(records: list[tuple[Key, bytes]]) -> dict[str, dict[str, Key]]:
+    """The keys of ``records`` by collection path and member name (:func:`by_collection`)."""
+    return by_collection([key for key, _ in records])
+
+
+def _read_values(sock: Any) -> dict[str, bytes]:
+    """The items of one retrieval reply on ``sock``: ``VALUE key flags size`` blocks, then ``END``.
+
+    Reads exactly that reply: the byte count of each block says where its
+    data ends, so a value holding CRLF or arriving in many packets is read
+    whole. An error line raises pymemcache's exception for it.
+    """
+    buf = bytearray()
+    pos = 0
+    found: dict[str, bytes] = {}
+    while True:
+        end = buf.find(b"\r\n", pos)
+        if end < 0:
+            _recv_into(sock, buf)
+            continue
+        line = bytes(buf[pos:end])
+        if line == b"END":
+            return found
+        fields = line.split()
+        if len(fields) < 4 or fields[0] != b"VALUE":
+            raise _reply_error(line)
+        start = end + 2
+        stop = start + int(fields[3])
+        while len(buf) < stop + 2:
+            _recv_into(sock, buf)
+        if buf[stop : stop + 2] != b"\r\n":
+            raise _exceptions.MemcacheUnknownError(f"malformed reply after {line!r}")
+        found[fields[1].decode("ascii")] = bytes(buf[start:stop])
+        pos = stop + 2
+
+
+def _recv_into(sock: Any, buf: bytearray) -> None:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise _exceptions.MemcacheUnexpectedCloseError()
+    buf += chunk
+
+
+def _reply_error(line: bytes) -> Exception:
+    """pymemcache's exception for an error line a server sent instead of a reply."""
+    kind = (_exceptions.MemcacheServerError if line.startswith(b"SERVER_ERROR")
+            else _exceptions.MemcacheClientError if line.startswith(b"CLIENT_ERROR")
+            else _exceptions.MemcacheUnknownError)
+    error: Exception = kind(line.decode("ascii", "replace"))
+    return error
 
 
 def _storage_command(name: bytes, item_key: str, data: bytes) -> bytes:

@@ -791,7 +791,7 @@ class SQLDatastore(Datastore):
             raise
         if ({*map(type, keys)} == {Key}
                 and not (self._indexed and self._mysql)  # checks the strings of every value
-                and None not in values):
+                and not any(map(operator.is_, values, itertools.repeat(None)))):
             strings = list(map(_key_string, keys))
             if "/" in strings or (self._short_key < sys.maxsize
                                   and max(map(len, strings)) > self._short_key):

@@ -11,6 +11,8 @@ management) is derived from those, so a store overrides a bulk method or
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
+from operator import attrgetter, is_
 from types import TracebackType
 from typing import Any
 
@@ -34,13 +36,28 @@ def write_key(key: KeyLike) -> Key:
     return key
 
 
+_KEY_TYPE = {Key}
+_KEY_STRING = attrgetter("_string")
+
+
 def items_of(items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> list[tuple[Key, Any]]:
     """Normalise ``put_many`` input (a mapping or ``(key, value)`` pairs), checking every value.
 
     Nothing is written by any caller before this returns, so a bad item
     anywhere refuses the whole call.
     """
-    pairs = items.items() if isinstance(items, Mapping) else items
+    pairs = list(items.items() if isinstance(items, Mapping) else items)
+    if pairs:
+        # The common batch (ready Keys, no root key, no None) is settled by
+        # whole-list steps in C; anything else takes the loop, which words the error.
+        try:
+            keys, values = zip(*pairs, strict=True)
+        except (TypeError, ValueError):
+            pass
+        else:
+            if ({*map(type, keys)} == _KEY_TYPE and not any(map(is_, values, repeat(None)))
+                    and "/" not in map(_KEY_STRING, keys)):
+                return list(zip(keys, values, strict=True))
     out: list[tuple[Key, Any]] = []
     append = out.append
     for pair in pairs:
