@@ -90,15 +90,15 @@ def median(values: list[float]) -> float:
 
 
 def paired_ratio(a: list[float], b: list[float]) -> float:
-    """``a / b`` of two subjects' samples, as the median of their per-repeat ratios.
+    """``a / b`` of two subjects' samples, as the median of their per-round ratios.
 
-    In each repeat the subjects of a group run the same workload one right
-    after the other, so the two samples of one repeat saw the same machine:
-    their ratio cancels the slow drift of a shared, busy host (seen here:
-    two copies of one raw-driver subject 11-16% apart in one run), which a
-    ratio of two medians taken at different moments keeps. Samples that do not line
-    up repeat by repeat (a subject that failed part-way) fall back to that
-    ratio of medians.
+    The subjects of a group run each round of a workload one right after
+    the other (see :func:`_rounds`), so the two samples of one round saw the
+    same machine: their ratio cancels the drift of a shared, busy host (seen
+    here: two copies of one raw-driver subject 11-16% apart in one run),
+    which a ratio of two medians taken at different moments keeps. Samples
+    that do not line up round by round (a subject that failed part-way)
+    fall back to that ratio of medians.
     """
     if a and len(a) == len(b):
         return median([x / y for x, y in zip(a, b, strict=True)])
@@ -185,29 +185,61 @@ class _Clock:
         return written
 
 
+#: Rounds a repeat's single operations are split into (see :func:`_rounds`).
+ROUNDS = 10
+
+
+def _rounds(workload: str, plan: Plan) -> int:
+    """How many interleaved rounds one repeat of ``workload`` is split into.
+
+    The subjects of a group take turns round by round: the store runs a
+    tenth of its operations (one bulk call), then the raw driver the same
+    tenth, and so on. Each round of the store is then paired with the raw
+    driver's round of the same moment, a fraction of a second apart, and a
+    ratio is the median over all rounds of all repeats (see
+    :func:`paired_ratio`): the host's speed, which drifts on this shared
+    machine by 10-20% within seconds, cancels out of each pair.
+    """
+    if workload in SINGLE:
+        return max(1, min(ROUNDS, plan.ops))
+    if workload in BULK:
+        return len(plan.bulk_hits)
+    return 1
+
+
+def _part(items: list[Any], index: int, parts: int) -> list[Any]:
+    """Round ``index`` of ``parts`` of ``items``: a contiguous, near-equal slice."""
+    size = len(items)
+    return items[size * index // parts : size * (index + 1) // parts]
+
+
 def _measure(
     clock: _Clock, tag: str | None, p: _Prepared, workload: str, plan: Plan, r: int,
-    query_min_time: float,
+    query_min_time: float, part: tuple[int, int] = (0, 1),
 ) -> tuple[int, float] | None:
-    """Run one workload once on one subject: (operations, seconds), or None if unsupported."""
+    """Run round ``part`` (index, count) of one workload on one subject: (operations, seconds).
+
+    None if the subject does not support the workload.
+    """
     s = p.subject
+    i, n = part
     if workload == "put":
-        return len(p.fresh[r]), clock(tag, _loop_put, s.put, p.fresh[r])
-    if workload == "get_hit":
-        return len(p.hits), clock(tag, _loop_each, s.get, p.hits)
-    if workload == "get_miss":
-        return len(p.misses), clock(tag, _loop_each, s.get, p.misses)
-    if workload == "contains":
-        return len(p.hits), clock(tag, _loop_each, s.contains, p.hits)
-    if workload == "delete":
-        return len(p.fresh[r]), clock(tag, _loop_each, s.delete, [k for k, _ in p.fresh[r]])
+        pairs = _part(p.fresh[r], i, n)
+        return len(pairs), clock(tag, _loop_put, s.put, pairs)
+    if workload in ("get_hit", "get_miss", "contains", "delete"):
+        op = s.contains if workload == "contains" else s.delete if workload == "delete" else s.get
+        source = (p.misses if workload == "get_miss" else p.hits if workload != "delete"
+                  else [k for k, _ in p.fresh[r]])
+        keys = _part(source, i, n)
+        return len(keys), clock(tag, _loop_each, op, keys)
     if workload == "put_many":
-        chunks = p.bulk_fresh[r]
+        chunks = _part(p.bulk_fresh[r], i, n)
         return sum(map(len, chunks)), clock(tag, _loop_calls, s.put_many, chunks)
     if workload == "get_many":
-        return sum(map(len, p.bulk_hits)), clock(tag, _loop_calls, s.get_many, p.bulk_hits)
+        chunks = _part(p.bulk_hits, i, n)
+        return sum(map(len, chunks)), clock(tag, _loop_calls, s.get_many, chunks)
     if workload == "delete_many":
-        keys = [[k for k, _ in chunk] for chunk in p.bulk_fresh[r]]
+        keys = [[k for k, _ in chunk] for chunk in _part(p.bulk_fresh[r], i, n)]
         return sum(map(len, keys)), clock(tag, _loop_calls, s.delete_many, keys)
     query = s.query if workload == "query" else s.query_pushdown
     if query is None:
@@ -291,14 +323,16 @@ def run_group(
             for r in range(repeats):
                 order = prepared[r % len(prepared):] + prepared[: r % len(prepared)]
                 for workload in WORKLOADS:
-                    for p in order:
+                    rounds = _rounds(workload, plan)
+                    for index, p in ((i, p) for i in range(rounds) for p in order):
                         if p.failed or workload in p.skip:
                             continue
                         s = p.subject
                         tag = (f"{group.name}-{s.name}-{workload}-{size}"
                                if s.role == "store" else None)
                         try:
-                            done = _measure(clock, tag, p, workload, plan, r, query_min_time)
+                            done = _measure(clock, tag, p, workload, plan, r, query_min_time,
+                                            (index, rounds))
                         except Exception as exc:  # a store under construction may break
                             p.failed = _short(f"{workload}: {type(exc).__name__}: {exc}")
                             results.errors.append({

@@ -370,6 +370,11 @@ def test_reads_are_one_get_on_the_stores_own_connection(store: MemcachedDatastor
     assert store.contains("/rd/empty") and not store.contains("/rd/n")
     assert store.get_many(list(awkward)) == list(awkward.values())
     assert calls == ["retrieve"] * 5
+    calls.clear()
+    store.delete("/rd/crlf")
+    store.delete("/rd/n")  # absent: NOT_FOUND is no error
+    assert calls == ["store_commands"] * 2
+    assert not store.contains("/rd/crlf") and store.contains("/rd/big")
 
 
 def test_an_error_reply_raises_and_the_connection_starts_afresh(store: MemcachedDatastore) -> None:

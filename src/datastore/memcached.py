@@ -390,8 +390,14 @@ class MemcachedDatastore(Datastore):
         if len(key._string) == 1:
             return
         client = self._open_client()
+        item_key = self._value_key(key)
         try:
-            client.delete(self._value_key(key), noreply=False)
+            if client.__class__ is _ThreadClients and client.single_server:
+                reply = client.store_commands([b"delete %b\r\n" % item_key.encode("ascii")])[0]
+                if reply not in (b"DELETED", b"NOT_FOUND"):
+                    raise _reply_error(reply)
+            else:
+                client.delete(item_key, noreply=False)
         except _FAILURES as exc:
             self._reraise(exc)
 
@@ -747,14 +753,16 @@ class _ThreadClients:
         return call
 
     def store_commands(self, commands: list[bytes]) -> list[bytes]:
-        """Send storage commands in one write; return their reply lines, one each.
+        """Send storage commands (or deletes) in one write; return their reply lines, one each.
 
         pymemcache sends one command name per call, so a put's ``set`` and
         ``append`` would cost two round trips; written together they cost
         one. Each storage command answers exactly one line (``STORED``,
         ``NOT_STORED``, ``SERVER_ERROR ...``; a refused value's data is
-        skipped by the server), so exactly that many lines are read and
-        nothing is left on the connection. (pymemcache's ``raw_command``
+        skipped by the server), as does ``delete`` (``DELETED``,
+        ``NOT_FOUND``), so exactly that many lines are read and nothing is
+        left on the connection (and a delete skips pymemcache's per-call
+        checks, as a get does: see :meth:`retrieve`). (pymemcache's ``raw_command``
         cannot do this: it drops reply lines that arrive in a separate
         packet.) Single-server clients only; retried once on a dropped
         connection, which at worst appends a name twice (folded on read).
