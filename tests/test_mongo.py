@@ -189,6 +189,7 @@ EXACT_VALUES: list[Any] = [
     {"k": "\x00", "n\x00ul": [None, True, 1.0, 1]},
     [{"$gt": ""}, [[]], {}],
     {"deep": [[[{"x": [1, {"y": None}]}]]]},
+    {"big": [2**40, {"n": -(2**50)}], "~esc": 2**33, "small": 7},  # int64 at any depth: plain int
 ]
 
 
