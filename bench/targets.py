@@ -137,8 +137,9 @@ def _pairs(ix: Index, group: str, a: str, b: str, workloads: Iterable[str]
 def _same_work_peer(ix: Index, group: str, store: str) -> str | None:
     """The peer that does ``store``'s work with the raw driver by hand, if the run has one.
 
-    A store with field indexes (``indexes=``) is matched with the ``+index``
-    peer; the plain store with the ``+layout`` peer (the store's own table
+    A store with field indexes (``indexes=``) is matched with the
+    ``+layout+index`` peer (its own table and index, by hand), or else the
+    ``+index`` one; the plain store with the ``+layout`` peer (the store's own table
     and statements), or, where the store keeps an index of its own (Redis,
     memcached), the ``+index`` peer. A store without one (``index=False``)
     does what the raw driver does: it has no excuse.
@@ -149,7 +150,9 @@ def _same_work_peer(ix: Index, group: str, store: str) -> str | None:
     layout = [p for p in peers if p.endswith("+layout")]
     index = [p for p in peers if p.endswith("+index")]
     if "indexes=" in store:
-        return index[0] if index else None
+        # The store's own index on its own table, by hand, when the run has it.
+        exact = [p for p in index if p.endswith("+layout+index")]
+        return (exact or index or [None])[0]
     return (layout or index or [None])[0]
 
 

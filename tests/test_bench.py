@@ -283,3 +283,15 @@ def test_git_baseline_does_the_stores_work(tmp_path: Path) -> None:
         assert log == ["write"] * 3
     finally:
         raw.close()
+
+
+def test_an_indexed_store_is_judged_against_its_own_index_by_hand() -> None:
+    """indexes= stores pair with the +layout+index peer (the store's own DDL) when the run has it."""
+    rows = [("postgresql", name, role, "put", 1000, 100.0) for name, role in (
+        ("SQLDatastore", "store"), ("SQLDatastore(indexes=score)", "store"), ("psycopg", "raw"),
+        ("psycopg+index", "peer"), ("psycopg+layout", "peer"), ("psycopg+layout+index", "peer"))]
+    ix = targets.Index(_data(rows))
+    assert targets._same_work_peer(ix, "postgresql", "SQLDatastore(indexes=score)") == "psycopg+layout+index"
+    assert targets._same_work_peer(ix, "postgresql", "SQLDatastore") == "psycopg+layout"
+    ix = targets.Index(_data([r for r in rows if r[1] != "psycopg+layout+index"]))
+    assert targets._same_work_peer(ix, "postgresql", "SQLDatastore(indexes=score)") == "psycopg+index"

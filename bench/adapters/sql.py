@@ -444,3 +444,53 @@ class LayoutPyMySQL(Subject):
 
 def layout_pymysql(ctx: Context) -> Subject:
     return LayoutPyMySQL()
+
+
+def _store_index_statements(dialect_name: str, table: str) -> list[str]:
+    """The DDL SQLDatastore runs for ``indexes=['score']`` on ``table``: the same index, by hand."""
+    try:
+        from datastore import sqlquery
+    except ImportError as exc:
+        raise Unavailable(f"datastore.sqlquery: {exc}") from exc
+    dialect = getattr(sqlquery, dialect_name)()
+    return list(dialect.index_statements(table, "score"))
+
+
+class LayoutIndexedPsycopg(LayoutPsycopg):
+    """psycopg+layout plus the store's own index on ``score``: SQLDatastore(indexes=score)'s work.
+
+    The index is the store's exactly (its DDL, run by hand): the field's type
+    rank, then its value per type, so that a mixed-type order walks it as
+    the naive engine orders. That costs more per write than the one-
+    expression index of ``psycopg+index``; this peer shows how much.
+    """
+
+    label = LayoutPsycopg.label + ", plus the store's index on score (its DDL by hand)"
+
+    def __init__(self) -> None:
+        super().__init__(LAYOUT_TABLE + "ix")
+        for statement in _store_index_statements("PostgreSQLDialect", self.table):
+            self.execute(statement)
+
+    def load(self, pairs: list[tuple[Any, Any]], chunk: int = 1000) -> None:
+        super().load(pairs, chunk)
+        self.execute(f"ANALYZE {self.table}")
+
+
+def layout_indexed_psycopg(ctx: Context) -> Subject:
+    return LayoutIndexedPsycopg()
+
+
+class LayoutIndexedPyMySQL(LayoutPyMySQL):
+    """PyMySQL+layout plus the store's own index on ``score`` (its generated columns and two indexes)."""
+
+    label = LayoutPyMySQL.label + ", plus the store's index on score (its DDL by hand)"
+
+    def __init__(self) -> None:
+        super().__init__(LAYOUT_TABLE + "ix")
+        for statement in _store_index_statements("MySQLDialect", self.table):
+            self.cur.execute(statement)
+
+
+def layout_indexed_pymysql(ctx: Context) -> Subject:
+    return LayoutIndexedPyMySQL()
