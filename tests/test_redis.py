@@ -172,6 +172,38 @@ def test_stores_own_clients_pack_with_the_bytes_packer(redis_url: str) -> None:
         client.close()
 
 
+@pytest.mark.parametrize("server", ["single", "cluster"])
+def test_scripts_are_loaded_again_after_a_script_flush(server: str) -> None:
+    """A server that lost its scripts (restart, SCRIPT FLUSH, failover) answers NOSCRIPT once."""
+    url = server_url(REDIS) if server == "single" else server_url(CLUSTER)
+    store = fresh(url)
+    try:
+        store.put("/s/a", 1)
+        store._client.script_flush()  # on a cluster: every primary
+        store.put("/s/b", 2)  # EVALSHA -> NOSCRIPT -> SCRIPT LOAD -> EVALSHA
+        store.delete("/s/a")
+        assert [str(k) for k in store.query(Query(Key("/s"), keys_only=True))] == ["/s/b"]
+    finally:
+        clean(url, store.prefix)
+        store.close()
+
+
+def test_single_connection_clients_and_errors_take_redis_pys_path(redis_url: str) -> None:
+    """A client holding one connection is used through redis-py; a server error is BackendError."""
+    client = redis.Redis.from_url(redis_url, single_connection_client=True)
+    store = RedisDatastore(client, prefix=f"dstest:{uuid.uuid4().hex}:")
+    try:
+        store.put("/one/a", {"x": 1})
+        assert store.get("/one/a") == {"x": 1} and store.contains("/one/a")
+        store.delete("/one/a")
+        assert store.get("/one/a") is None
+        with pytest.raises(BackendError):
+            store._command("NOSUCHCOMMAND", b"x")
+    finally:
+        clean(redis_url, store.prefix)
+        client.close()
+
+
 def test_index_option_in_url(redis_url: str) -> None:
     prefix = f"dstest:{uuid.uuid4().hex}:"
     with datastore.open(f"{redis_url}?prefix={prefix}&index=false") as store:
