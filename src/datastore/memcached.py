@@ -473,7 +473,9 @@ class MemcachedDatastore(Datastore):
         except BackendError:
             self._index_records(by_path)  # as the usual path: what was stored must be listed
             raise
-        failed = [item_key for item_key, reply in zip(items, replies, strict=False) if reply != b"STORED"]
+        stored = replies[: len(sets)]
+        failed = ([] if stored.count(b"STORED") == len(sets) else
+                  [item_key for item_key, reply in zip(items, stored, strict=True) if reply != b"STORED"])
         done = {path for (path, _), reply in zip(appends, replies[len(sets) :], strict=True)
                 if reply == b"STORED"}
         self._index_records(by_path, appended=done)
