@@ -44,7 +44,7 @@ import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from .core import engine
@@ -71,6 +71,8 @@ _FAILURES = (OSError, _exceptions.MemcacheError)
 _RETRY_FOR = (OSError, _exceptions.MemcacheUnexpectedCloseError)
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Pair = tuple[Key, Any]
 
@@ -769,22 +771,7 @@ class _ThreadClients:
         packet.) Single-server clients only; retried once on a dropped
         connection, which at worst appends a name twice (folded on read).
         """
-        for attempt in (1, 2):
-            client = self._client()
-            try:
-                if client.sock is None:
-                    client.version()  # pymemcache connects on a connection's first command
-                client.sock.sendall(b"".join(commands))
-                return _read_lines(client.sock, len(commands))
-            except _RETRY_FOR:
-                client.close()
-                if attempt == 2:
-                    raise
-                time.sleep(self._retry_delay)
-            except BaseException:
-                client.close()  # replies may be left unread: the connection starts afresh
-                raise
-        raise AssertionError("unreachable")
+        return self._exchange(b"".join(commands), functools.partial(_read_lines, count=len(commands)))
 
     def retrieve(self, item_keys: list[str]) -> dict[str, bytes]:
         """The values of those of ``item_keys`` that exist: one ``get`` and its reply.
@@ -797,21 +784,28 @@ class _ThreadClients:
         once on a dropped connection (a read changes nothing); any other
         failure closes the connection, which may hold unread replies.
         """
-        command = b"get " + " ".join(item_keys).encode("ascii") + b"\r\n"
+        return self._exchange(b"get " + " ".join(item_keys).encode("ascii") + b"\r\n", _read_values)
+
+    def _exchange(self, request: bytes, read: Callable[[Any], T]) -> T:
+        """Send ``request`` on this thread's connection and ``read`` its reply from the socket.
+
+        Retried once on a dropped connection (the client reconnects); any
+        other failure closes the connection, which may hold unread replies.
+        """
         for attempt in (1, 2):
             client = self._client()
             try:
                 if client.sock is None:
                     client.version()  # pymemcache connects on a connection's first command
-                client.sock.sendall(command)
-                return _read_values(client.sock)
+                client.sock.sendall(request)
+                return read(client.sock)
             except _RETRY_FOR:
                 client.close()
                 if attempt == 2:
                     raise
                 time.sleep(self._retry_delay)
             except BaseException:
-                client.close()
+                client.close()  # replies may be left unread: the connection starts afresh
                 raise
         raise AssertionError("unreachable")
 
