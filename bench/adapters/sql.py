@@ -135,7 +135,22 @@ def raw_psycopg(ctx: Context) -> Subject:
     return RawPsycopg()
 
 
-class IndexedPsycopg(RawPsycopg):
+class _AnalyzedAfterLoad(Subject):
+    """A psycopg subject with a field index: ANALYZE once loaded, as the store does by itself.
+
+    Without it PostgreSQL's planner, which believes a freshly loaded table
+    empty, would not walk the new index.
+    """
+
+    table: str
+    execute: Any
+
+    def load(self, pairs: list[tuple[Any, Any]], chunk: int = 1000) -> None:
+        super().load(pairs, chunk)
+        self.execute(f"ANALYZE {self.table}")
+
+
+class IndexedPsycopg(_AnalyzedAfterLoad, RawPsycopg):
     """raw psycopg plus an expression index on the order field (what page-cost queries take)."""
 
     label = RawPsycopg.label + ", plus INDEX ON (((value->>'score')::float8) DESC, key)"
@@ -145,10 +160,6 @@ class IndexedPsycopg(RawPsycopg):
         self.execute(f"CREATE INDEX {self.table}_order ON {self.table}"
                      " (((value->>'score')::float8) DESC, key)")
         self.query = None
-
-    def load(self, pairs: list[tuple[Any, Any]], chunk: int = 1000) -> None:
-        super().load(pairs, chunk)
-        self.execute(f"ANALYZE {self.table}")
 
     def _pushdown(self, spec: QuerySpec) -> list[Any]:
         if spec.order_field != "score" or not spec.descending:
@@ -456,7 +467,7 @@ def _store_index_statements(dialect_name: str, table: str) -> list[str]:
     return list(dialect.index_statements(table, "score"))
 
 
-class LayoutIndexedPsycopg(LayoutPsycopg):
+class LayoutIndexedPsycopg(_AnalyzedAfterLoad, LayoutPsycopg):
     """psycopg+layout plus the store's own index on ``score``: SQLDatastore(indexes=score)'s work.
 
     The index is the store's exactly (its DDL, run by hand): the field's type
@@ -471,10 +482,6 @@ class LayoutIndexedPsycopg(LayoutPsycopg):
         super().__init__(LAYOUT_TABLE + "ix")
         for statement in _store_index_statements("PostgreSQLDialect", self.table):
             self.execute(statement)
-
-    def load(self, pairs: list[tuple[Any, Any]], chunk: int = 1000) -> None:
-        super().load(pairs, chunk)
-        self.execute(f"ANALYZE {self.table}")
 
 
 def layout_indexed_psycopg(ctx: Context) -> Subject:
