@@ -189,7 +189,8 @@ def _all_written_exactly(values: list[Any], datas: list[bytes]) -> bool:
     other ``null`` (or a str containing the text "null") answers False, and
     the caller takes the slow, exact path.
     """
-    nulls = b"null" in b"\n".join(datas)
+    blob = b"\n".join(datas)
+    nulls = b"null" in blob
     nones = 0
     level = values
     while level:
@@ -199,7 +200,7 @@ def _all_written_exactly(values: list[Any], datas: list[bytes]) -> bool:
         if nulls and _NONE in kinds:
             nones += level.count(None)
         level = _gc.get_referents(*level)
-    return not nulls or b"\n".join(datas).count(b"null") == nones
+    return not nulls or blob.count(b"null") == nones
 
 
 def encode_values(serializer: Any, values: list[Any]) -> list[Any]:
