@@ -372,33 +372,64 @@ def test_field_indexes_on_a_server(kind: str, make_store: Callable[..., SQLDatas
     ds.close()
 
 
+def _analyzes(ds: SQLDatastore) -> int:
+    """How many times ANALYZE has run on the store's table (the view lags: poll it)."""
+    rows = ds._run(lambda conn, sql, params: conn.execute(sql, params).fetchall(),
+                   "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = %s", (ds.table,))
+    return int(rows[0][0]) if rows else 0
+
+
+def _wait_for_analyzes(ds: SQLDatastore, count: int) -> int:
+    deadline = time.monotonic() + 5  # the statistics view is updated asynchronously
+    while _analyzes(ds) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _analyzes(ds)
+
+
+def _has_statistics(ds: SQLDatastore) -> bool:
+    rows = ds._run(lambda conn, sql, params: conn.execute(sql, params).fetchall(),
+                   "SELECT 1 FROM pg_stats WHERE tablename = %s", (ds.table,))
+    return bool(rows)
+
+
+def test_postgresql_analyzes_a_table_without_statistics_after_its_first_bulk_write(
+    make_store: Callable[..., SQLDatastore]
+) -> None:
+    """A never-analyzed table gets statistics at once; one that has them is left alone."""
+    ds = make_store("postgresql")
+    assert not _has_statistics(ds)
+    pairs = _people(1000)
+    ds.put_many(pairs)
+    assert _has_statistics(ds)  # ANALYZE writes them before it returns
+    assert _wait_for_analyzes(ds, 1) == 1
+    for i in range(12):  # no field index: no more ANALYZE of its own however much it writes
+        ds.put_many([(Key(f"/people/{i}-{k.name}"), v) for k, v in pairs])
+    other = make_store("postgresql", table=ds.table)  # has statistics: only looks
+    other.put_many(pairs)
+    time.sleep(0.5)
+    assert _analyzes(ds) == 1
+    assert ds._unanalyzed == 0 and other._unanalyzed == 0
+
+
 def test_postgresql_analyzes_after_bulk_loads_into_an_indexed_table(
     make_store: Callable[..., SQLDatastore]
 ) -> None:
     """Fresh statistics right after a bulk load, in geometric steps, without waiting for autovacuum."""
     ds = make_store("postgresql", indexes=["score"])
 
-    def manual_analyzes() -> int:
-        rows = ds._run(lambda conn, sql, params: conn.execute(sql, params).fetchall(),
-                       "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = %s", (ds.table,))
-        return int(rows[0][0]) if rows else 0
-
     from datastore import sql as sql_module
 
-    start = manual_analyzes()  # create_index's ANALYZE
     pairs = _people(1000)
+    ds.put_many(pairs)  # create_index analyzed an empty table: still no statistics
+    start = _wait_for_analyzes(ds, 2)
+    assert _has_statistics(ds)
     for i in range(9):
         ds.put_many([(Key(f"/people/{i}-{k.name}"), v) for k, v in pairs])
-    assert manual_analyzes() == start  # 9,000 rows: below ANALYZE_ROWS
+    assert _analyzes(ds) == start  # 9,000 rows: below ANALYZE_ROWS
     ds.put_many([(Key(f"/people/9-{k.name}"), v) for k, v in pairs])
     assert sql_module.ANALYZE_ROWS == 10_000
-    deadline = time.monotonic() + 5  # the statistics view is updated asynchronously
-    while manual_analyzes() == start and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert manual_analyzes() == start + 1
-    plain = make_store("postgresql")
-    plain.put_many(pairs)  # no field index: no ANALYZE of its own, nothing counted
-    assert plain._unanalyzed == 0 and ds._unanalyzed == 0 and ds._analyzed == 10_000
+    assert _wait_for_analyzes(ds, start + 1) == start + 1
+    assert ds._unanalyzed == 0 and ds._analyzed == 10_000
 
 
 def test_mysql_refuses_strings_its_index_cannot_hold(
@@ -500,6 +531,33 @@ def test_foreign_table_is_refused(kind: str, make_store: Callable[..., SQLDatast
                f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)", None)
     try:
         with pytest.raises(ValueError, match="not a datastore table"):
+            SQLDatastore(_url(kind), table)
+    finally:
+        admin._run(lambda conn, sql, _: conn.cursor().execute(sql), f"DROP TABLE {table}", None)
+        admin.close()
+
+
+_EARLIER_LAYOUT = {
+    "postgresql": 'CREATE TABLE {t} ("key" TEXT COLLATE "C" PRIMARY KEY, "path" TEXT NOT NULL,'
+                  ' "tree" BYTEA NOT NULL, "value" TEXT NOT NULL, "doc" JSONB NOT NULL)',
+    "mysql": "CREATE TABLE {t} (`key` VARBINARY(1024) NOT NULL PRIMARY KEY,"
+             " `path` VARBINARY(1024) NOT NULL, `tree` VARBINARY(1024) NOT NULL,"
+             " `value` LONGTEXT NOT NULL)",
+}
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_earlier_layout_is_refused_with_a_way_out(
+    kind: str, make_store: Callable[..., SQLDatastore]
+) -> None:
+    # The table of an earlier development version has every column the
+    # current one has (plus "tree"): only the explicit check tells them apart.
+    table = _table()
+    admin = make_store(kind)
+    admin._run(lambda conn, sql, _: conn.cursor().execute(sql),
+               _EARLIER_LAYOUT[kind].format(t=table), None)
+    try:
+        with pytest.raises(ValueError, match=r"earlier development version.*datastore copy"):
             SQLDatastore(_url(kind), table)
     finally:
         admin._run(lambda conn, sql, _: conn.cursor().execute(sql), f"DROP TABLE {table}", None)

@@ -136,10 +136,13 @@ def raw_psycopg(ctx: Context) -> Subject:
 
 
 class _AnalyzedAfterLoad(Subject):
-    """A psycopg subject with a field index: ANALYZE once loaded, as the store does by itself.
+    """A psycopg subject that runs ANALYZE once loaded, as the store does by itself.
 
-    Without it PostgreSQL's planner, which believes a freshly loaded table
-    empty, would not walk the new index.
+    Without statistics PostgreSQL's planner, which believes a freshly loaded
+    table empty, would not walk a field index, and would read a whole
+    collection to find a bulk read's keys in a ``(path, key)`` primary key;
+    the store analyzes a table without statistics after its first bulk
+    write (and, with field indexes, as bulk writes grow it).
     """
 
     table: str
@@ -271,11 +274,11 @@ def raw_pymysql(ctx: Context) -> Subject:
 # -- the raw drivers on the store's layout -------------------------------------------------
 #
 # What a user of psycopg or PyMySQL would write by hand to keep the store's
-# table: the same columns, index and statements (collection path and tree
-# order beside the key; on PostgreSQL the exact text plus its JSONB copy).
-# Against the raw subjects above they show what the layout costs; against the
-# store, what the library costs on top of it. Queries are left out: these
-# subjects are about the CRUD workloads.
+# table: the same columns, primary key and statements (the collection path
+# beside the key, primary key (path, key); on PostgreSQL the exact text plus
+# its JSONB copy). Against the raw subjects above they show what the layout
+# costs; against the store, what the library costs on top of it. Queries are
+# left out: these subjects are about the CRUD workloads.
 
 LAYOUT_TABLE = "bench_layout"
 
@@ -287,20 +290,17 @@ def _path(key: str) -> str:
     return key[:colon] if colon >= 0 else (key[:cut] or "/")
 
 
-def _tree(key: str) -> bytes:
-    return key.replace("/", "\x00").encode()
-
-
-class LayoutPsycopg(Subject):
+class LayoutPsycopg(_AnalyzedAfterLoad, Subject):
     """psycopg 3 on SQLDatastore's PostgreSQL table, with the store's statements.
 
     Bulk writes are multi-row upserts through ``RawCursor`` (``$n``
     placeholders; the value text sent once, also cast to the JSONB ``doc``),
-    1,000 rows a statement, in one transaction.
+    1,000 rows a statement, in one transaction. The benchmark's keys all
+    lie in one collection, so bulk reads and deletes name its path once.
     """
 
-    label = ('psycopg.connect(autocommit=True); key, path, tree, value TEXT, doc JSONB,'
-             ' INDEX (path, tree): the store\'s table and statements by hand')
+    label = ('psycopg.connect(autocommit=True); path, key, value TEXT, doc JSONB,'
+             ' PRIMARY KEY (path, key): the store\'s table and statements by hand')
 
     def __init__(self, table: str = LAYOUT_TABLE) -> None:
         psycopg = need("psycopg")
@@ -311,56 +311,60 @@ class LayoutPsycopg(Subject):
         self.conn = psycopg.connect(server_url("DATASTORE_TEST_POSTGRESQL"), autocommit=True)
         self.execute = self.conn.execute
         self.execute(f"DROP TABLE IF EXISTS {t}")
-        self.execute(f'CREATE TABLE {t} (key TEXT COLLATE "C" PRIMARY KEY,'
-                     ' path TEXT COLLATE "C" NOT NULL, tree BYTEA NOT NULL,'
-                     ' value TEXT NOT NULL, doc JSONB NOT NULL)')
-        self.execute(f"CREATE INDEX {t}_path ON {t} (path, tree)")
-        self.conflict = " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, doc = EXCLUDED.doc"
-        self.upsert = (f"INSERT INTO {t} (key, path, tree, value, doc)"
-                       " VALUES (%s, %s, %s, %s, %s::jsonb)" + self.conflict)
+        self.execute(f'CREATE TABLE {t} (path TEXT COLLATE "C" NOT NULL,'
+                     ' key TEXT COLLATE "C" NOT NULL, value TEXT NOT NULL, doc JSONB NOT NULL,'
+                     ' PRIMARY KEY (path, key))')
+        self.conflict = (" ON CONFLICT (path, key) DO UPDATE"
+                         " SET value = EXCLUDED.value, doc = EXCLUDED.doc")
+        self.upsert = (f"INSERT INTO {t} (path, key, value, doc)"
+                       " VALUES (%s, %s, %s, %s::jsonb)" + self.conflict)
+        self.where = " WHERE path = %s AND key = %s"
         self.multi: dict[int, str] = {}
 
     def put(self, key: str, value: Any) -> None:
         text = dumps(value).decode()
-        self.execute(self.upsert, (key, _path(key), _tree(key), text, text))
+        self.execute(self.upsert, (_path(key), key, text, text))
 
     def get(self, key: str) -> Any:
-        row = self.execute(f"SELECT value FROM {self.table} WHERE key = %s", (key,)).fetchone()
+        row = self.execute(f"SELECT value FROM {self.table}" + self.where,
+                           (_path(key), key)).fetchone()
         return None if row is None else loads(row[0])
 
     def contains(self, key: str) -> bool:
-        return self.execute(f"SELECT 1 FROM {self.table} WHERE key = %s",
-                            (key,)).fetchone() is not None
+        return self.execute(f"SELECT 1 FROM {self.table}" + self.where,
+                            (_path(key), key)).fetchone() is not None
 
     def delete(self, key: str) -> None:
-        self.execute(f"DELETE FROM {self.table} WHERE key = %s", (key,))
+        self.execute(f"DELETE FROM {self.table}" + self.where, (_path(key), key))
 
     def _statement(self, count: int) -> str:
         sql = self.multi.get(count)
         if sql is None:
-            values = ", ".join(f"(${n}::text, ${n + 1}::text, ${n + 2}::bytea, ${n + 3}::text,"
-                               f" ${n + 3}::text::jsonb)" for n in range(1, 4 * count, 4))
-            sql = self.multi[count] = (f"INSERT INTO {self.table} (key, path, tree, value, doc)"
+            values = ", ".join(f"(${n}::text, ${n + 1}::text, ${n + 2}::text,"
+                               f" ${n + 2}::text::jsonb)" for n in range(1, 3 * count, 3))
+            sql = self.multi[count] = (f"INSERT INTO {self.table} (path, key, value, doc)"
                                        f" VALUES {values}" + self.conflict)
         return sql
 
     def put_many(self, pairs: list[tuple[str, Any]]) -> None:
         params: list[Any] = []
         for key, value in pairs:  # the benchmark's keys are distinct within a call
-            params += (key, _path(key), _tree(key), dumps(value).decode())
+            params += (_path(key), key, dumps(value).decode())
         with self.conn.transaction(), self.psycopg.RawCursor(self.conn) as cur:
             for start in range(0, len(pairs), 1000):
-                chunk = params[4 * start : 4 * (start + 1000)]
-                cur.execute(self._statement(len(chunk) // 4), chunk)
+                chunk = params[3 * start : 3 * (start + 1000)]
+                cur.execute(self._statement(len(chunk) // 3), chunk)
 
     def get_many(self, keys: list[str]) -> list[Any]:
         found = dict(self.execute(
-            f"SELECT key, value FROM {self.table} WHERE key = ANY(%s::text[])", (keys,)).fetchall())
+            f"SELECT key, value FROM {self.table} WHERE path = %s AND key = ANY(%s::text[])",
+            (_path(keys[0]), keys)).fetchall())
         return [None if (d := found.get(k)) is None else loads(d) for k in keys]
 
     def delete_many(self, keys: list[str]) -> None:
         with self.conn.transaction():
-            self.execute(f"DELETE FROM {self.table} WHERE key = ANY(%s::text[])", (keys,))
+            self.execute(f"DELETE FROM {self.table} WHERE path = %s AND key = ANY(%s::text[])",
+                         (_path(keys[0]), keys))
 
     def close(self) -> None:
         self.execute(f"DROP TABLE IF EXISTS {self.table}")
@@ -374,13 +378,14 @@ def layout_psycopg(ctx: Context) -> Subject:
 class LayoutPyMySQL(Subject):
     """PyMySQL on SQLDatastore's MySQL table, with the store's statements.
 
-    Keys, paths, tree orders and values go as bytes (hex literals); bulk
-    writes are one multi-row upsert per call (the benchmark's 1,000 small
-    items fit in one statement), in one transaction.
+    Paths, keys and values go as bytes (hex literals); bulk writes are one
+    multi-row upsert per call (the benchmark's 1,000 small items fit in one
+    statement), in one transaction. The benchmark's keys all lie in one
+    collection, so bulk reads and deletes name its path once.
     """
 
-    label = ("pymysql.connect(autocommit=True); VARBINARY key, path, tree, LONGTEXT value,"
-             " INDEX (path, tree): the store's table and statements by hand")
+    label = ("pymysql.connect(autocommit=True); VARBINARY path, key, LONGTEXT value,"
+             " PRIMARY KEY (path, key): the store's table and statements by hand")
 
     def __init__(self, table: str = LAYOUT_TABLE) -> None:
         pymysql = need("pymysql")
@@ -393,35 +398,36 @@ class LayoutPyMySQL(Subject):
         self.table = t = table
         self.cur.execute(f"DROP TABLE IF EXISTS {t}")
         self.cur.execute(
-            f"CREATE TABLE {t} (`key` VARBINARY(1024) NOT NULL, `path` VARBINARY(1024) NOT NULL,"
-            " `tree` VARBINARY(1024) NOT NULL,"
+            f"CREATE TABLE {t} (`path` VARBINARY(1024) NOT NULL, `key` VARBINARY(1024) NOT NULL,"
             " `value` LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
-            f" PRIMARY KEY (`key`), INDEX {t}_path (`path`, `tree`))"
-            " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
-        self.prefix = f"INSERT INTO {t} (`key`, `path`, `tree`, `value`) VALUES "
+            " PRIMARY KEY (`path`, `key`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+        self.prefix = f"INSERT INTO {t} (`path`, `key`, `value`) VALUES "
         self.postfix = " ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)"
+        self.where = " WHERE `path` = %s AND `key` = %s"
 
     def put(self, key: str, value: Any) -> None:
-        self.cur.execute(self.prefix + "(%s, %s, %s, %s)" + self.postfix,
-                         (key.encode(), _path(key).encode(), _tree(key), dumps(value)))
+        self.cur.execute(self.prefix + "(%s, %s, %s)" + self.postfix,
+                         (_path(key).encode(), key.encode(), dumps(value)))
 
     def get(self, key: str) -> Any:
-        self.cur.execute(f"SELECT `value` FROM {self.table} WHERE `key` = %s", (key.encode(),))
+        self.cur.execute(f"SELECT `value` FROM {self.table}" + self.where,
+                         (_path(key).encode(), key.encode()))
         row = self.cur.fetchone()
         return None if row is None else loads(row[0])
 
     def contains(self, key: str) -> bool:
-        return bool(self.cur.execute(f"SELECT 1 FROM {self.table} WHERE `key` = %s",
-                                     (key.encode(),)))
+        return bool(self.cur.execute(f"SELECT 1 FROM {self.table}" + self.where,
+                                     (_path(key).encode(), key.encode())))
 
     def delete(self, key: str) -> None:
-        self.cur.execute(f"DELETE FROM {self.table} WHERE `key` = %s", (key.encode(),))
+        self.cur.execute(f"DELETE FROM {self.table}" + self.where,
+                         (_path(key).encode(), key.encode()))
 
     def put_many(self, pairs: list[tuple[str, Any]]) -> None:
         params: list[Any] = []
         for key, value in pairs:
-            params += (key.encode(), _path(key).encode(), _tree(key), dumps(value))
-        sql = self.prefix + ", ".join(["(%s, %s, %s, %s)"] * len(pairs)) + self.postfix
+            params += (_path(key).encode(), key.encode(), dumps(value))
+        sql = self.prefix + ", ".join(["(%s, %s, %s)"] * len(pairs)) + self.postfix
         self.conn.begin()
         try:
             self.cur.execute(sql, params)
@@ -430,19 +436,23 @@ class LayoutPyMySQL(Subject):
             self.conn.rollback()
             raise
 
-    def get_many(self, keys: list[str]) -> list[Any]:
+    def _in_collection(self, keys: list[str]) -> tuple[str, list[bytes]]:
+        """``path = %s AND key IN (...)`` of ``keys`` (all in one collection) and its parameters."""
         marks = ",".join(["%s"] * len(keys))
-        self.cur.execute(f"SELECT `key`, `value` FROM {self.table} WHERE `key` IN ({marks})",
-                         [k.encode() for k in keys])
+        return (f"`path` = %s AND `key` IN ({marks})",
+                [_path(keys[0]).encode(), *(k.encode() for k in keys)])
+
+    def get_many(self, keys: list[str]) -> list[Any]:
+        condition, params = self._in_collection(keys)
+        self.cur.execute(f"SELECT `key`, `value` FROM {self.table} WHERE {condition}", params)
         found = {k.decode(): v for k, v in self.cur.fetchall()}
         return [None if (d := found.get(k)) is None else loads(d) for k in keys]
 
     def delete_many(self, keys: list[str]) -> None:
-        marks = ",".join(["%s"] * len(keys))
+        condition, params = self._in_collection(keys)
         self.conn.begin()
         try:
-            self.cur.execute(f"DELETE FROM {self.table} WHERE `key` IN ({marks})",
-                             [k.encode() for k in keys])
+            self.cur.execute(f"DELETE FROM {self.table} WHERE {condition}", params)
             self.conn.commit()
         except BaseException:
             self.conn.rollback()
@@ -467,7 +477,7 @@ def _store_index_statements(dialect_name: str, table: str) -> list[str]:
     return list(dialect.index_statements(table, "score"))
 
 
-class LayoutIndexedPsycopg(_AnalyzedAfterLoad, LayoutPsycopg):
+class LayoutIndexedPsycopg(LayoutPsycopg):
     """psycopg+layout plus the store's own index on ``score``: SQLDatastore(indexes=score)'s work.
 
     The index is the store's exactly (its DDL, run by hand): the field's type
