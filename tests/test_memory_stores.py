@@ -74,3 +74,18 @@ def test_put_many_never_compares_values(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="cannot put None"):
         memory.put_many([(Key("/u/c"), values[0]), (Key("/u/d"), None)])
     assert not memory.contains("/u/c")
+
+
+def test_put_many_pairs_come_as_tuples_whatever_their_shape() -> None:
+    # The whole-list shortcut hands back the caller's tuples (in a new list);
+    # pairs given as lists are rebuilt as tuples, and the input is untouched.
+    from datastore.core.datastore import items_of
+
+    tuples = [(Key("/p/a"), 1), (Key("/p/b"), 2)]
+    normal = items_of(tuples)
+    assert normal == tuples and normal is not tuples
+    assert all(type(pair) is tuple for pair in items_of([[Key("/p/a"), 1], (Key("/p/b"), 2)]))
+    memory = DictDatastore()
+    memory.put_many([[Key("/p/a"), 1], [Key("/p/b"), 2]])
+    memory.put_many(tuples)
+    assert memory.get_many(["/p/a", "/p/b"]) == [1, 2] and tuples == [(Key("/p/a"), 1), (Key("/p/b"), 2)]

@@ -37,6 +37,7 @@ def write_key(key: KeyLike) -> Key:
 
 
 _KEY_TYPE = {Key}
+_TUPLE_TYPE = {tuple}
 _KEY_STRING = attrgetter("_string")
 
 
@@ -57,6 +58,11 @@ def items_of(items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> list[tuple
         else:
             if ({*map(type, keys)} == _KEY_TYPE and not any(map(is_, values, repeat(None)))
                     and "/" not in map(_KEY_STRING, keys)):
+                # ``pairs`` is a new list: when its pairs are tuples already it is
+                # the answer, and a thousand new tuples (and the garbage
+                # collections they bring on) are saved.
+                if {*map(type, pairs)} == _TUPLE_TYPE:
+                    return pairs
                 return list(zip(keys, values, strict=True))
     out: list[tuple[Key, Any]] = []
     append = out.append
