@@ -100,9 +100,37 @@ def test_any_key_maps_to_a_valid_item_key(store: MemcachedDatastore) -> None:
     for i, key in enumerate(keys):
         store.put(key, i)
     assert store.get_many(keys) == list(range(len(keys)))
-    assert store._value_key(keys[0]).isascii() and len(store._value_key(keys[0])) <= 250
+    for key in keys:  # none of them can be an item key as it is: each is hashed
+        item_key = store._value_key(key)
+        assert item_key.startswith(f"{store._prefix}:v:") and len(item_key) <= 250
+        assert item_key.isascii() and item_key.isprintable() and " " not in item_key
     got = {k for k in store.query(Query(Key("/"), recursive=True, keys_only=True))}
     assert got == set(keys)
+
+
+def test_plain_keys_are_their_own_item_keys(store: MemcachedDatastore) -> None:
+    """A key of printable ASCII without spaces that fits is used as it is, in put and in put_many."""
+    longest = Key("/" + "a" * (250 - len(f"{store._prefix}:k:") - 1))
+    plain = [Key("/p/a:1"), Key("/p/b"), longest]
+    store.put(plain[0], "one")
+    store.put_many([(plain[1], "two"), (longest, "three")])
+    client = raw_client()
+    try:
+        assert client.get(f"{store._prefix}:k:/p/a:1") == b"/p/a:1\x00" + b'"one"'
+        assert client.get(f"{store._prefix}:k:/p/b") == b"/p/b\x00" + b'"two"'
+        assert client.get(f"{store._prefix}:k:{longest}") is not None
+    finally:
+        client.close()
+    too_long = Key(str(longest) + "a")  # one byte more: hashed
+    mixed = [Key("/p/c"), Key("/p/d e"), too_long]  # a batch with both kinds
+    store.put_many([(key, i) for i, key in enumerate(mixed)])
+    assert [store._value_key(k)[len(store._prefix):][:3] for k in mixed] == [":k:", ":v:", ":v:"]
+    assert store._value_keys(mixed) == [store._value_key(k) for k in mixed]
+    assert store.get_many([*plain, *mixed]) == ["one", "two", "three", 0, 1, 2]
+    assert set(store.query(Query(Key("/p"), keys_only=True))) == {
+        Key("/p/b"), Key("/p/c"), Key("/p/d e")}
+    store.delete_many([plain[1], mixed[1]])
+    assert store.get_many([plain[1], mixed[1], mixed[0]]) == [None, None, 0]
 
 
 def test_value_over_item_size_refused(store: MemcachedDatastore) -> None:
