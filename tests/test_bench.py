@@ -295,3 +295,35 @@ def test_an_indexed_store_is_judged_against_its_own_index_by_hand() -> None:
     assert targets._same_work_peer(ix, "postgresql", "SQLDatastore") == "psycopg+layout"
     ix = targets.Index(_data([r for r in rows if r[1] != "psycopg+layout+index"]))
     assert targets._same_work_peer(ix, "postgresql", "SQLDatastore(indexes=score)") == "psycopg+index"
+
+
+def test_pin_finds_the_servers_by_their_loopback_ports() -> None:
+    import os
+    import socket
+
+    from bench import pinning
+
+    environ = {
+        "DATASTORE_TEST_REDIS_CLUSTER": "redis-cluster://127.0.0.1:7000,127.0.0.1:7001",
+        "DATASTORE_TEST_S3": "s3://b?endpoint_url=http://localhost:8333",
+        "DATASTORE_TEST_X": "postgresql://u:p@[::1]:5432/db",
+        "OTHER": "redis://127.0.0.1:6399/0",  # not a test server's URL
+        "DATASTORE_TEST_REMOTE": "redis://db.example.com:6379/0",  # not loopback
+    }
+    assert pinning.server_ports(environ) == {7000, 7001, 8333, 5432}
+    if not hasattr(os, "sched_getaffinity") or not Path("/proc/net/tcp").exists():
+        return  # what follows reads Linux's /proc
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        port = listener.getsockname()[1]
+        # This process listens on the port: its own threads are the "server".
+        assert os.getpid() in pinning.server_threads({port})
+    finally:
+        listener.close()
+    before = os.sched_getaffinity(0)
+    nobody = {"DATASTORE_TEST_NONE": f"redis://127.0.0.1:{port}/0"}  # closed again
+    with pytest.raises(pinning.PinningError, match="run without --pin"), pinning.pinned(nobody):
+        pass
+    assert os.sched_getaffinity(0) == before  # refused before pinning anything

@@ -170,6 +170,9 @@ def _written_exactly(value: Any) -> bool:
 #: The types :func:`_all_written_exactly` lets through: JSON's own, exactly (no subclasses).
 _EXACT_TYPES = frozenset({str, int, bool, float, type(None), dict, list, tuple})
 _NONE = type(None)
+#: The type sets of a batch of stored values that :meth:`JSONSerializer.loads_many` joins.
+_BYTES = frozenset({bytes})
+_STR = frozenset({str})
 #: CPython's ``gc.get_referents`` of a dict, list or tuple is exactly its items
 #: (a dict's values, and its keys unless all are str), and of a str, number,
 #: bool or None nothing: a whole tree level in one C call. Other
@@ -348,14 +351,18 @@ class JSONSerializer:
         one). Only a batch that holds such a run goes item by item.
         """
         if _orjson is not None:
-            present = [d for d in datas if d is not None]
+            absent = None in datas
+            present = [d for d in datas if d is not None] if absent else datas
+            kinds = {*map(type, present)}
             blob: bytes | None = None
-            if all(type(d) is bytes for d in present):
+            if kinds <= _BYTES:
                 blob = b"\n".join(present)  # type: ignore[arg-type]
-            elif all(type(d) is str for d in present):
+            elif kinds == _STR:
                 blob = "\n".join(present).encode("utf-8", "surrogatepass")  # type: ignore[arg-type]
             if blob is not None and _LONG_RUN not in blob.translate(_DIGIT_MAP):
                 loads = _orjson.loads
+                if not absent:
+                    return list(map(loads, datas))
                 return [None if d is None else loads(d) for d in datas]
         return [None if d is None else self.loads(d) for d in datas]
 

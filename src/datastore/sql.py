@@ -897,11 +897,12 @@ class SQLDatastore(Datastore):
         d = self._dialect
         select = (f"SELECT {d.quote('key')}, {d.value_column()} FROM {d.quote(self._table)}"
                   " WHERE ")
-        statements = [(select + cond, params)
-                      for cond, params in d.keys_in(list(dict.fromkeys(strings)))]
-        found = d.found(self._run(_db_fetch_each, statements, None))
-        # Decoded per position: a key asked for twice gives two independent values.
-        raws = [found.get(s) for s in strings]
+        # Rows are matched to keys in the key column's own form (bytes on MySQL),
+        # and decoded per position: a key asked for twice gives two independent values.
+        texts = d.texts(strings)
+        statements = [(select + cond, params) for cond, params in d.keys_in(strings, texts)]
+        found = dict(self._run(_db_fetch_each, statements, None))
+        raws = list(map(found.get, texts))
         if self._json:
             return decode_values(self._serializer, raws, lambda i: f"the row of key {strings[i]!r}")
         decode = self._decode_value

@@ -224,6 +224,16 @@ class DatastoreTests:
         store.delete_many([*keys[:10], absent])
         assert store.get_many(keys[:12]) == [None] * 10 + [self.value(10), self.value(11)]
         assert store.get_many([]) == []
+        # Keys of several collections and depths, one asked twice, in any order.
+        mixed = [root.child("m").child(f"x{i}") for i in range(3)]
+        mixed += [root.child(f"n{i}").child("y") for i in range(3)]
+        store.put_many((k, self.value(200 + i)) for i, k in enumerate(mixed))
+        asked = [mixed[5], keys[11], mixed[0], mixed[5], absent, mixed[3]]
+        assert store.get_many(asked) == [
+            self.value(205), self.value(11), self.value(200), self.value(205), None, self.value(203)
+        ]
+        store.delete_many([mixed[5], mixed[0], mixed[5]])
+        assert store.get_many(mixed) == [None, *map(self.value, (201, 202, 203, 204)), None]
         store.put_many([])
         store.delete_many([])
 
