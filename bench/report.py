@@ -95,6 +95,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"sizes {', '.join(map(_size, meta['sizes']))}, median of {meta['repeats']} repeats"
         + (", **quick run: figures are not meaningful**" if meta.get("quick") else "") + ".",
         f"Command: `{meta['command']}`, measuring `{meta.get('datastore', '?')}`.",
+        f"CPU placement: {meta.get('pinning', 'not pinned')}.",
         "",
         "Cells are operations per second (items per second for the bulk rows, queries per "
         "second for the query rows); `(0.93x)` is that figure divided by the raw driver's "

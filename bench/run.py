@@ -8,6 +8,7 @@ MISS for each target of issue 6. ``--help`` lists the options.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -21,7 +22,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from bench import registry, report, targets
+from bench import pinning, registry, report, targets
 from bench.harness import Results, run_group
 from bench.subject import ROOT, Context
 
@@ -64,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="profile each store workload with cProfile into OUT/profiles/ "
                              "instead of writing a report (timings are distorted)")
+    parser.add_argument("--pin", action="store_true",
+                        help="run on one core with the local servers on another, so that "
+                             "loopback round trips have one speed (Linux; see bench/pinning.py)")
     parser.add_argument("--list", action="store_true", help="list the groups and exit")
     args = parser.parse_args(argv)
     if args.quick:
@@ -92,7 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     results = Results()
     started = time.perf_counter()
     profile_dir = args.out / "profiles" if args.profile else None
-    with tempfile.TemporaryDirectory(prefix="datastore-bench-") as tmp:
+    placement = "not pinned"
+    with contextlib.ExitStack() as stack:
+        if args.pin:
+            try:
+                placement = stack.enter_context(pinning.pinned(os.environ))
+            except pinning.PinningError as exc:
+                print(f"python -m bench: {exc}", file=sys.stderr)
+                return 2
+            print(f"[bench] {placement}", file=sys.stderr)
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="datastore-bench-"))
         ctx = Context(tmp=Path(tmp), quick=args.quick)
         for group in groups:
             t0 = time.perf_counter()
@@ -114,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "quick": args.quick,
         "seconds": round(time.perf_counter() - started, 1),
+        "pinning": placement,
         "command": "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     }
     data = report.as_data(results, meta)
