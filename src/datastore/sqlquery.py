@@ -771,10 +771,12 @@ class PostgreSQLDialect(Dialect):
         return self._upsert(table, values)
 
     def keys_in(self, keys: Sequence[str], texts: Sequence[Any] | None = None) -> Iterator[_Fragment]:
-        # One statement whatever the count: each path's keys go as one array parameter.
+        # One statement whatever the count: each path's keys go as one array
+        # parameter, in binary (%b): psycopg quotes a text array element by
+        # element with a regex search each, 0.27 ms of a 1,000-key get_many.
         groups = by_path(keys)
         if groups:
-            yield (" OR ".join(['("path" = %s AND "key" = ANY(%s::text[]))'] * len(groups)),
+            yield (" OR ".join(['("path" = %s AND "key" = ANY(%b::text[]))'] * len(groups)),
                    [param for path, strings in groups.items() for param in (path, strings)])
 
     def subtree_order_sql(self) -> str:
