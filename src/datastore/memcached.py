@@ -57,7 +57,7 @@ from .corrupt import decode_value, decode_values
 from .drivers import require
 from .errors import BackendError, ClosedError, ConnectionFailed
 from .indexing import by_collection, decode_text, encode_all, encode_text, join_key, path_segments
-from .serialize import as_bytes_serializer, encode_items
+from .serialize import as_bytes_serializer, encode_values
 from .serialize import json as _json
 from .urlparams import parse_int, parse_serializer, read_options
 
@@ -307,16 +307,23 @@ class MemcachedDatastore(Datastore):
         """``key NUL serialized value``, refused with ValueError if memcached cannot hold it."""
         return self._framed(key, self._serializer.dumps(value))
 
-    def _records(self, pairs: list[tuple[Key, Any]]) -> list[tuple[Key, bytes]]:
-        """:meth:`_record` of each pair, values and keys encoded as one batch each."""
-        encoded = encode_items(self._serializer, pairs)
-        keys = [key for key, _ in encoded]
+    def _records(self, pairs: list[tuple[Key, Any]]) -> tuple[list[Key], list[bytes]]:
+        """The keys of ``pairs`` and the :meth:`_record` of each, values and keys encoded as one batch each.
+
+        A batch travels as two columns (keys, records) from here on: every
+        later step wants one column or the other, and a list of pairs would
+        be taken apart and rebuilt at each (~5% of a put_many).
+        """
+        if not pairs:
+            return [], []
+        keys, values = zip(*pairs, strict=True)
+        datas = encode_values(self._serializer, list(values))
         records = [head + b"\x00" + data
-                   for head, (_, data) in zip(encode_all(b"", keys), encoded, strict=True)]
-        if records and max(map(len, records)) > self._max_record:
-            for key, (_, data) in zip(keys, encoded, strict=True):
+                   for head, data in zip(encode_all(b"", keys), datas, strict=True)]
+        if max(map(len, records)) > self._max_record:
+            for key, data in zip(keys, datas, strict=True):
                 self._framed(key, data)  # raises for the first that is too large
-        return list(zip(keys, records, strict=True))
+        return list(keys), records
 
     def _framed(self, key: Key, data: bytes) -> bytes:
         """``key NUL data``, refused with ValueError if memcached cannot hold it."""
@@ -405,10 +412,10 @@ class MemcachedDatastore(Datastore):
     def put(self, key: KeyLike, value: Any) -> None:
         key = write_key(key)
         check_value(value)
-        self._put_records([(key, self._record(key, value))])
+        self._put_records([key], [self._record(key, value)])
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
-        self._put_records(self._records(items_of(items)))
+        self._put_records(*self._records(items_of(items)))
 
     def delete(self, key: KeyLike) -> None:
         if key.__class__ is not Key:
@@ -433,25 +440,26 @@ class MemcachedDatastore(Datastore):
             self._delete_keys(targets)
 
     def _apply_batch(self, puts: list[tuple[Key, Any]], deletes: list[Key]) -> None:
-        records = self._records(puts)
-        if records:
-            self._put_records(records)
+        keys, records = self._records(puts)
+        if keys:
+            self._put_records(keys, records)
         self.delete_many(deletes)
 
-    def _put_records(self, records: list[tuple[Key, bytes]]) -> None:
+    def _put_records(self, keys: list[Key], records: list[bytes]) -> None:
         """Write the values, then append their names to the collection logs (see module doc).
 
         Values first: a log line then always follows the value it names, so a
         compaction that saw a value missing cannot lose a name written after
         (the append changes the log's CAS token and the compaction's ``cas`` fails).
         """
-        if not records:
+        if not keys:
             return
-        items = dict(zip(self._value_keys([key for key, _ in records]), [r for _, r in records], strict=True))
+        # A key given twice is one item: its last record wins.
+        items = dict(zip(self._value_keys(keys), records, strict=True))
         failed: list[str] = []
         client = self._open_client()
         if isinstance(client, _ThreadClients) and client.single_server:
-            self._put_pipelined(client, records, items)
+            self._put_pipelined(client, keys, items)
             return
         try:
             try:
@@ -465,14 +473,14 @@ class MemcachedDatastore(Datastore):
                 self._reraise(exc)
         except BackendError:
             # The server refused an item: the ones it did store must still be listed.
-            self._index_records(_by_collection(records))
+            self._index_records(by_collection(keys))
             raise
-        self._index_records(_by_collection(records))
+        self._index_records(by_collection(keys))
         if failed:
             raise BackendError(f"memcached refused to store {len(failed)} item(s), e.g. {failed[0]}")
 
     def _put_pipelined(
-        self, client: _ThreadClients, records: list[tuple[Key, bytes]], items: dict[str, bytes]
+        self, client: _ThreadClients, keys: list[Key], items: dict[str, bytes]
     ) -> None:
         """:meth:`_put_records` in one round trip per CHUNK values on the store's own connection.
 
@@ -482,7 +490,7 @@ class MemcachedDatastore(Datastore):
         refused (its log missing or full), or whose names exceed one append,
         goes the usual way afterwards.
         """
-        by_path = _by_collection(records)
+        by_path = by_collection(keys)
         appends = [(path, _entries(_MEMBER, list(names))) for path, names in by_path.items()]
         appends = [(path, lines) for path, lines in appends if len(lines) <= APPEND_BYTES]
         sets = [b"set %b 0 0 %d\r\n%b\r\n" % (item_key.encode("ascii"), len(record), record)
@@ -512,7 +520,7 @@ class MemcachedDatastore(Datastore):
             )
 
     def _index_records(self, by_path: dict[str, dict[str, Key]], appended: Collection[str] = ()) -> None:
-        """Append the names of written records (:func:`_by_collection`) to their logs; list new collections.
+        """Append the names of written records (:func:`by_collection`) to their logs; list new collections.
 
         ``appended``: the collections whose names are in their logs already
         (appended by :meth:`_put_pipelined`).
@@ -870,11 +878,6 @@ def _read_lines(sock: Any, count: int) -> list[bytes]:
         chunks.append(chunk)
         seen += chunk.count(b"\n")
     return b"".join(chunks).split(b"\r\n")[:count]
-
-
-def _by_collection(records: list[tuple[Key, bytes]]) -> dict[str, dict[str, Key]]:
-    """The keys of ``records`` by collection path and member name (:func:`by_collection`)."""
-    return by_collection([key for key, _ in records])
 
 
 def _read_values(sock: Any) -> dict[str, bytes]:
