@@ -660,3 +660,34 @@ def test_postgresql_put_many_without_raw_cursor(
     assert ds.get_many(["/p/a", "/p/b"]) == [{"s": "two"}, {"s": "b\x00"}]
     assert [k for k, _ in ds.query(Query("/p").filter("s", "=", "b\x00")).items()] == [Key("/p/b")]
     ds.close()
+
+
+def test_mysql_bulk_reads_send_keys_as_json_or_in_lists_alike(
+    make_store: Callable[..., SQLDatastore]
+) -> None:
+    """The JSON_TABLE read (one JSON parameter) and the IN lists answer the same, for any key."""
+    ds = make_store("mysql")
+    assert ds._dialect.json_table  # MariaDB 10.6+ / MySQL 8: the probe found it
+    odd = ["it's", 'say "hi"', "back\\slash", "50%", "tab\there", "é日本", "a b", "x" * 300]
+    keys = [Key("/j").child(name) for name in odd] + [Key(f"/j/sub:{i}") for i in range(5)]
+    ds.put_many([(key, {"i": i}) for i, key in enumerate(keys)])
+    too_long = Key("/j/" + "y" * 1100)  # longer than any stored key: absent, never cut
+    asked = [keys[3], too_long, keys[-1], Key("/j/absent"), keys[3], *keys]
+    expected = [{"i": 3}, None, {"i": len(keys) - 1}, None, {"i": 3}, *({"i": i} for i in range(len(keys)))]
+    assert ds.get_many(asked) == expected
+    one = [keys[3], keys[0], Key("/j/absent"), keys[3], *keys[:len(odd)]]  # one collection
+    one_expected = [{"i": 3}, {"i": 0}, None, {"i": 3}, *({"i": i} for i in range(len(odd)))]
+    assert ds.get_many(one) == one_expected  # the JSON_TABLE read
+    d = ds._dialect
+
+    def statement(asked: list[Key]) -> str:
+        strings = [str(key) for key in asked]
+        return str(d.select_values(ds.table, strings, d.texts(strings))[0][0])
+
+    assert "JSON_TABLE" in statement(one)
+    assert "JSON_TABLE" not in statement(asked)  # several collections, a key too long
+    assert "JSON_TABLE" not in statement([*one, too_long])
+    d.json_table = False  # a server without JSON_TABLE
+    assert "JSON_TABLE" not in statement(one)
+    assert ds.get_many(asked) == expected
+    assert ds.get_many(one) == one_expected

@@ -610,6 +610,8 @@ class SQLDatastore(Datastore):
             self._create_table()
             if fields is Fields.JSON and isinstance(d, SQLiteDialect):
                 self._check_json_functions()
+            if isinstance(d, MySQLDialect):
+                d.json_table = self._succeeds(d.probe_statement())
             self._indexed = self._find_indexes()
             for field in wanted:
                 self.create_index(field)
@@ -617,11 +619,17 @@ class SQLDatastore(Datastore):
             self._pool.close()
             raise
 
+    def _succeeds(self, statement: str) -> bool:
+        """Whether the engine runs ``statement`` (a probe of what this server supports)."""
+        try:
+            self._run(_db_fetch, statement, ())
+        except BackendError:
+            return False
+        return True
+
     def _check_json_functions(self) -> None:
         """Read fields in Python if this SQLite was built without its JSON functions."""
-        try:
-            self._run(_db_fetch, "SELECT json_type('{}')", ())
-        except BackendError:
+        if not self._succeeds("SELECT json_type('{}')"):
             log.warning("SQLite without JSON functions: queries read fields in Python")
             self._fields = Fields.OPAQUE
 
@@ -895,12 +903,10 @@ class SQLDatastore(Datastore):
         if not strings:
             return []
         d = self._dialect
-        select = (f"SELECT {d.quote('key')}, {d.value_column()} FROM {d.quote(self._table)}"
-                  " WHERE ")
         # Rows are matched to keys in the key column's own form (bytes on MySQL),
         # and decoded per position: a key asked for twice gives two independent values.
         texts = d.texts(strings)
-        statements = [(select + cond, params) for cond, params in d.keys_in(strings, texts)]
+        statements = d.select_values(self._table, strings, texts)
         found = dict(self._run(_db_fetch_each, statements, None))
         raws = list(map(found.get, texts))
         if self._json:

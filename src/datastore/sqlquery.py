@@ -102,6 +102,18 @@ from .core.compare import (
 )
 from .core.query import Filter, Order, Query
 
+try:  # orjson is optional (the ``fast`` extra): it writes a bulk read's key list 8x faster.
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the stdlib does the same job
+    _orjson = None  # type: ignore[assignment]
+
+
+def _json_bytes(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON."""
+    if _orjson is not None:
+        return _orjson.dumps(value)
+    return _json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
 __all__ = [
     "Dialect",
     "Field",
@@ -425,6 +437,13 @@ class Dialect:
     def value_column(self) -> str:
         """How a SELECT reads the ``value`` column."""
         return self.quote("value")
+
+    def select_values(self, table: str, keys: Sequence[str],
+                      texts: Sequence[Any]) -> list[_Fragment]:
+        """SELECTs of the ``(key, value)`` rows of ``keys`` (``texts``: their :meth:`texts`)."""
+        select = (f"SELECT {self.quote('key')}, {self.value_column()} FROM {self.quote(table)}"
+                  " WHERE ")
+        return [(select + condition, params) for condition, params in self.keys_in(keys, texts)]
 
     def tree_sql(self, recursive: bool) -> str:
         """The final, ascending tie-break: tree order within a collection or a subtree.
@@ -864,6 +883,39 @@ class MySQLDialect(Dialect):
 
     def key_string(self, raw: Any) -> str:
         return bytes(raw).decode("utf-8")
+
+    #: Whether the server has JSON_TABLE (MariaDB 10.6+, MySQL 8.0.4+); the
+    #: store finds out when it opens (:meth:`probe_statement`) and sets it.
+    json_table = False
+
+    def probe_statement(self) -> str:
+        """A statement that fails on a server without JSON_TABLE."""
+        return "SELECT 1 FROM JSON_TABLE('[1]', '$[*]' COLUMNS (`x` INT PATH '$')) AS `j`"
+
+    def select_values(self, table: str, keys: Sequence[str],
+                      texts: Sequence[Any]) -> list[_Fragment]:
+        """For keys of one collection, one SELECT joining the table to the keys as one JSON text.
+
+        An ``IN`` list costs PyMySQL an escape call per key (0.6 µs each) and
+        the server a list to parse; the keys' JSON array is one parameter,
+        escaped in one pass, and the server looks each key up in the primary
+        key under the one path (a 1,000-key read: 2.57 ms instead of 2.81,
+        measured by hand; an array of ``[path, key]`` pairs cost 3.10 ms, so
+        keys of several collections take the ``IN`` lists). Without
+        JSON_TABLE, or with a key longer than any stored one (``JSON_TABLE``
+        would cut it), the ``IN`` lists serve too.
+        """
+        paths = path_strings(keys)
+        if (not self.json_table or not paths or paths.count(paths[0]) != len(paths)
+                or max(map(len, texts)) > (self.max_key_bytes or 0)):
+            return super().select_values(table, keys, texts)
+        return [(
+            f"SELECT `t`.`key`, `t`.`value` FROM JSON_TABLE(%s, '$[*]' COLUMNS (`k`"
+            f" VARCHAR({self.max_key_bytes}) CHARACTER SET utf8mb4 PATH '$')) AS `j`"
+            f" JOIN {self.quote(table)} AS `t` ON `t`.`path` = %s"
+            " AND `t`.`key` = CAST(`j`.`k` AS BINARY)",
+            [_json_bytes(list(keys)), self.text(paths[0])],
+        )]
 
     def subtree_order_sql(self) -> str:
         # The key's bytes with '/' as 0x00: byte order is then tree order.
