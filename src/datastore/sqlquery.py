@@ -905,16 +905,17 @@ class MySQLDialect(Dialect):
         JSON_TABLE, or with a key longer than any stored one (``JSON_TABLE``
         would cut it), the ``IN`` lists serve too.
         """
-        paths = path_strings(keys)
-        if (not self.json_table or not paths or paths.count(paths[0]) != len(paths)
+        groups = by_path(keys)
+        if (not self.json_table or len(groups) != 1
                 or max(map(len, texts)) > (self.max_key_bytes or 0)):
             return super().select_values(table, keys, texts)
+        path = next(iter(groups))
         return [(
             f"SELECT `t`.`key`, `t`.`value` FROM JSON_TABLE(%s, '$[*]' COLUMNS (`k`"
             f" VARCHAR({self.max_key_bytes}) CHARACTER SET utf8mb4 PATH '$')) AS `j`"
             f" JOIN {self.quote(table)} AS `t` ON `t`.`path` = %s"
             " AND `t`.`key` = CAST(`j`.`k` AS BINARY)",
-            [_json_bytes(list(keys)), self.text(paths[0])],
+            [_json_bytes(list(keys)), self.text(path)],
         )]
 
     def subtree_order_sql(self) -> str:
