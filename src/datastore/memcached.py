@@ -39,7 +39,6 @@ import functools
 import hashlib
 import json
 import logging
-import operator
 import threading
 import time
 import weakref
@@ -51,7 +50,7 @@ from urllib.parse import urlsplit
 
 from .core import engine
 from .core.datastore import Datastore, check_value, items_of, write_key
-from .core.key import Key, KeyLike, to_key
+from .core.key import Key, KeyLike, string_of, to_key
 from .core.query import Cursor, Query
 from .corrupt import decode_value, decode_values
 from .drivers import require
@@ -95,8 +94,6 @@ REGISTER_EVERY = 10.0
 DEFAULT_PREFIX = "ds"
 #: memcached's longest item key, in bytes.
 MAX_ITEM_KEY = 250
-#: ``key._string`` of a Key, as a C-level callable for ``map`` over a bulk call's keys.
-_KEY_STRING = operator.attrgetter("_string")
 
 
 # -- index logs -------------------------------------------------------------------------------
@@ -260,7 +257,7 @@ class MemcachedDatastore(Datastore):
 
     def _value_keys(self, keys: Sequence[Key]) -> list[str]:
         """:meth:`_value_key` of each key, in one pass (a bulk call's hot path)."""
-        strings = list(map(_KEY_STRING, keys))
+        strings = list(map(string_of, keys))
         joined = "".join(strings)
         if (joined.isascii() and joined.isprintable() and " " not in joined
                 and (not strings or max(map(len, strings)) <= self._direct_max)):

@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from .core import engine as naive
 from .core.datastore import Datastore, check_value, items_of, write_key
-from .core.key import Key, KeyLike, to_key
+from .core.key import Key, KeyLike, string_of, to_key
 from .core.query import Cursor, Query
 from .corrupt import decode_values
 from .drivers import require
@@ -74,8 +74,6 @@ ANALYZE_ROWS = 10_000
 _HAS_STATISTICS = ("SELECT 1 FROM pg_stats WHERE schemaname = current_schema()"
                    " AND tablename = %s LIMIT 1")
 
-#: ``key._string`` of a Key, as a C-level callable for ``map`` over a bulk write's keys.
-_key_string = operator.attrgetter("_string")
 
 
 # -- engines: a driver, its dialect and how to (re)connect ---------------------------------
@@ -835,7 +833,7 @@ class SQLDatastore(Datastore):
         if ({*map(type, keys)} == {Key}
                 and not (self._indexed and self._mysql)  # checks the strings of every value
                 and not any(map(operator.is_, values, itertools.repeat(None)))):
-            strings = list(map(_key_string, keys))
+            strings = list(map(string_of, keys))
             if "/" in strings or (self._short_key < sys.maxsize
                                   and max(map(len, strings)) > self._short_key):
                 strings = self._checked_strings(keys, values)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
-from operator import attrgetter, is_
+from operator import is_
 from types import TracebackType
 from typing import Any
 
-from .key import Key, KeyLike, to_key
+from .key import Key, KeyLike, string_of, to_key
 from .query import Cursor, Query
 
 __all__ = ["Batch", "Datastore", "check_value", "items_of", "write_key"]
@@ -38,7 +38,6 @@ def write_key(key: KeyLike) -> Key:
 
 _KEY_TYPE = {Key}
 _TUPLE_TYPE = {tuple}
-_KEY_STRING = attrgetter("_string")
 
 
 def items_of(items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> list[tuple[Key, Any]]:
@@ -57,7 +56,7 @@ def items_of(items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> list[tuple
             pass
         else:
             if ({*map(type, keys)} == _KEY_TYPE and not any(map(is_, values, repeat(None)))
-                    and "/" not in map(_KEY_STRING, keys)):
+                    and "/" not in map(string_of, keys)):
                 # ``pairs`` is a new list: when its pairs are tuples already it is
                 # the answer, and a thousand new tuples (and the garbage
                 # collections they bring on) are saved.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
 __all__ = ["Key", "KeyLike", "Namespace", "to_key"]
@@ -259,6 +260,9 @@ class Key:
 
 
 KeyLike = Key | str
+
+#: ``key._string`` of a Key: a C-level callable for ``map`` over a bulk call's keys.
+string_of = attrgetter("_string")
 
 # Keys refuse attribute assignment; construction writes the slot directly.
 _set_string = Key.__dict__["_string"].__set__
