@@ -111,6 +111,11 @@ def _entry(kind: bytes, text: str) -> bytes:
     return kind + _json_string(text).encode("ascii") + b"\n"
 
 
+def _usable_as_is(text: str) -> bool:
+    """Whether ``text`` is printable ASCII without spaces: what memcached item keys may hold."""
+    return text.isascii() and text.isprintable() and " " not in text
+
+
 def _entries(kind: bytes, texts: list[str]) -> bytes:
     """``_entry`` of each text, joined: plain names (printable ASCII, no quote or
     backslash: a JSON string is then the name in quotes) in one join."""
@@ -250,17 +255,14 @@ class MemcachedDatastore(Datastore):
         Hashing cost a bulk write ~12% of its time (measured, pinned).
         """
         string = key._string
-        if (len(string) <= self._direct_max and string.isascii() and string.isprintable()
-                and " " not in string):
+        if len(string) <= self._direct_max and _usable_as_is(string):
             return self._direct_head + string
         return self._item_key("v", string)
 
     def _value_keys(self, keys: Sequence[Key]) -> list[str]:
         """:meth:`_value_key` of each key, in one pass (a bulk call's hot path)."""
         strings = list(map(string_of, keys))
-        joined = "".join(strings)
-        if (joined.isascii() and joined.isprintable() and " " not in joined
-                and (not strings or max(map(len, strings)) <= self._direct_max)):
+        if _usable_as_is("".join(strings)) and max(map(len, strings), default=0) <= self._direct_max:
             return list(map(self._direct_head.__add__, strings))
         return [self._value_key(key) for key in keys]  # some need hashing: key by key
 
