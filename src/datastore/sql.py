@@ -661,9 +661,7 @@ class SQLDatastore(Datastore):
         """Refuse a table of an earlier layout (primary key ``key``, a ``tree`` column)."""
         d = self._dialect
         t = d.quote(self._table)
-        try:
-            self._run(_db_fetch, f"SELECT {t}.{d.quote('tree')} FROM {t} WHERE 1 = 0", ())
-        except BackendError:
+        if not self._succeeds(f"SELECT {t}.{d.quote('tree')} FROM {t} WHERE 1 = 0"):
             return  # no such column: the current layout
         raise ValueError(
             f"table {self._table!r} has the layout of an earlier development version of"
