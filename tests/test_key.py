@@ -126,6 +126,27 @@ def test_path_strings_equals_path_of_each_key(keys: list[Key], parent: list[str]
     assert path_strings(strings) == [str(k.path) for k in keys]
 
 
+@given(st.lists(st.lists(_NAME, min_size=1, max_size=3).map(Key), max_size=6),
+       st.lists(_NAME, min_size=1, max_size=3), st.integers(min_value=0, max_value=6),
+       st.booleans())
+def test_shared_path_is_proved_only_when_true(keys: list[Key], parent: list[str], siblings: int,
+                                              typed: bool) -> None:
+    """shared_path names a path only when every key has it, and proves the usual batches.
+
+    Siblings are ``/parent/n1`` or ``/parent/type:n1`` (the two usual
+    shapes of a one-collection batch); the random keys try to fool it.
+    """
+    from datastore.sqlquery import shared_path
+
+    head = Key(parent)._string.rstrip("/") + ("/t:" if typed else "/")
+    batch = [Key(f"{head}n{i}") for i in range(siblings)]
+    found = shared_path([k._string for k in batch + keys])
+    if found is not None:
+        assert {str(k.path) for k in batch + keys} == {found}
+    if batch and not keys:
+        assert found == str(batch[0].path)
+
+
 @given(st.lists(st.lists(_NAME, min_size=1, max_size=3).map(Key), max_size=12),
        st.lists(_NAME, min_size=1, max_size=3), st.lists(_NAME, max_size=6))
 def test_by_collection_equals_split_key_of_each(keys: list[Key], parent: list[str], names: list[str]) -> None:

@@ -52,7 +52,9 @@ from .sqlquery import (
     SQLiteDialect,
     check_table_name,
     index_field,
+    json_texts,
     plan_query,
+    shared_path,
 )
 
 __all__ = ["SQLDatastore", "from_url"]
@@ -508,6 +510,21 @@ def _db_transaction(conn: Any, begin: str, work: Callable[[Any], None]) -> None:
         cur.close()
 
 
+def _statement_sizes(total: int, full: int) -> Iterator[tuple[int, int]]:
+    """``(start, rows)`` of the multi-row statements that write ``total`` rows, in order.
+
+    Each holds ``full`` rows or a power of two of them, so a connection
+    caches (and PostgreSQL prepares) a handful of statements whatever the
+    batch sizes are.
+    """
+    start = 0
+    while start < total:
+        count = min(total - start, full)
+        size = count if count == full else 1 << (count.bit_length() - 1)
+        yield start, size
+        start += size
+
+
 # -- the store --------------------------------------------------------------------------
 
 
@@ -587,8 +604,11 @@ class SQLDatastore(Datastore):
         self._upserts = d.upserts(table)
         #: Multi-row upserts (SQLite, PostgreSQL), by row count (built on first use).
         self._multi_upserts: dict[int, str] = {}
-        #: How ``_write`` upserts its rows, ``upsert_rows(cursor, rows)``: one engine's way.
-        self._upsert_rows: Callable[[Any, list[tuple[Any, ...]]], None]
+        #: SQLite's multi-row upserts of rows that share one path, by row count.
+        self._path_upserts: dict[int, str] = {}
+        #: How ``_write`` upserts encoded items, ``upsert_rows(cursor, strings, stored)``:
+        #: one engine's way of turning the columns into statements.
+        self._upsert_rows: Callable[[Any, list[str], list[Any]], None]
         if isinstance(d, SQLiteDialect):
             self._upsert_rows = self._upsert_sqlite_rows
         elif isinstance(d, MySQLDialect):
@@ -808,8 +828,8 @@ class SQLDatastore(Datastore):
 
     # -- values -----------------------------------------------------------------------------
 
-    def _rows(self, items: Mapping[Any, Any] | Iterable[Any]) -> list[tuple[Any, ...]]:
-        """The upsert rows of ``items`` (``(key, value)`` pairs), in order.
+    def _encoded(self, items: Mapping[Any, Any] | Iterable[Any]) -> tuple[list[str], list[Any]]:
+        """The key strings and stored values of ``items`` (``(key, value)`` pairs), in order.
 
         Every key and value is checked and encoded before anything is
         written: one bad item raises and the caller writes nothing. This
@@ -818,11 +838,12 @@ class SQLDatastore(Datastore):
         settled by whole-list steps in C (a transpose, a type set, a
         length range); anything else goes item by item through
         :meth:`_check_item` and the core helpers, which also word the
-        errors. The dialect then builds the rows' columns.
+        errors. Each engine's upsert then builds its statements' parameters
+        from these two columns.
         """
         pairs = list(items.items() if isinstance(items, Mapping) else items)
         if not pairs:
-            return []
+            return [], []
         try:
             keys, values = zip(*pairs, strict=True)
         except (TypeError, ValueError):
@@ -837,9 +858,7 @@ class SQLDatastore(Datastore):
                 strings = self._checked_strings(keys, values)
         else:
             strings = self._checked_strings(keys, values)
-        stored = encode_values(self._serializer, list(values))
-        # The columns (path, key, value, query copy) are built a column at a time.
-        return self._dialect.rows(strings, stored, self._json)
+        return strings, encode_values(self._serializer, list(values))
 
     def _checked_strings(self, keys: Sequence[Any], values: Sequence[Any]) -> list[str]:
         """The key strings of a bulk write, each pair checked by :meth:`_check_item`."""
@@ -880,7 +899,7 @@ class SQLDatastore(Datastore):
         return self._run(self._fetch_one, self._sql_contains, self._key_params(string)) is not None
 
     def put(self, key: KeyLike, value: Any) -> None:
-        # _rows for one item, without its lists: every put pays this.
+        # _encoded for one item, without its lists: every put pays this.
         string = key._string if key.__class__ is Key else write_key(key)._string
         if (value is None or len(string) == 1 or len(string) > self._short_key
                 or (self._indexed and self._mysql)):
@@ -911,31 +930,31 @@ class SQLDatastore(Datastore):
         return [None if raw is None else decode(raw) for raw in raws]
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
-        self._write(self._rows(items), [])
+        self._write(*self._encoded(items), [])
 
     def delete_many(self, keys: Iterable[KeyLike]) -> None:
-        self._write([], [to_key(k)._string for k in keys])
+        self._write([], [], [to_key(k)._string for k in keys])
 
     def _apply_batch(self, puts: list[tuple[Key, Any]], deletes: list[Key]) -> None:
-        self._write(self._rows(puts), [k._string for k in deletes])
+        self._write(*self._encoded(puts), [k._string for k in deletes])
 
-    def _write(self, rows: list[tuple[Any, ...]], deletes: list[str]) -> None:
-        """Upsert ``rows`` and delete ``deletes`` in one transaction (rows are pre-encoded)."""
-        if not rows and not deletes:
+    def _write(self, strings: list[str], stored: list[Any], deletes: list[str]) -> None:
+        """Upsert keys ``strings`` with values ``stored`` (encoded), delete ``deletes``: one transaction."""
+        if not strings and not deletes:
             return
         d = self._dialect
         upsert_rows = self._upsert_rows
         delete = f"DELETE FROM {d.quote(self._table)} WHERE "
 
         def work(cur: Any) -> None:
-            if rows:
-                upsert_rows(cur, rows)
+            if strings:
+                upsert_rows(cur, strings, stored)
             for condition, params in d.keys_in(deletes):
                 cur.execute(delete + condition, params)
 
         self._transaction(work)
-        if rows and isinstance(d, PostgreSQLDialect):
-            self._keep_statistics(len(rows))
+        if strings and isinstance(d, PostgreSQLDialect):
+            self._keep_statistics(len(strings))
 
     def _keep_statistics(self, written: int) -> None:
         """ANALYZE the table where PostgreSQL's planner would otherwise plan blind.
@@ -972,18 +991,28 @@ class SQLDatastore(Datastore):
             self._unanalyzed = 0
             self._run(_db_execute, analyze, None)
 
-    def _upsert_each(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Upsert ``rows`` with ``executemany`` (psycopg pipelines it): one statement per row."""
+    def _upsert_each(self, cur: Any, strings: list[str], stored: list[Any]) -> None:
+        """Upsert with ``executemany`` (psycopg pipelines it): one statement per row."""
+        rows = self._dialect.rows(strings, stored, self._json)
         cur.executemany(self._upserts[len(rows[0])], rows)
 
-    def _upsert_sqlite_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Upsert ``rows`` in order, many rows per SQLite statement.
+    def _upsert_sqlite_rows(self, cur: Any, strings: list[str], stored: list[Any]) -> None:
+        """Upsert in order, many rows per SQLite statement.
 
-        One statement of a few hundred rows costs SQLite and the sqlite3
+        One statement of hundreds of rows costs SQLite and the sqlite3
         module far less per row than ``executemany``, which runs a statement
-        per row. A row with a query copy (4 values, rare) goes on its own, in
-        its place in the order, so a key given twice ends with its last value.
+        per row. A batch into one collection (the usual one) binds its path
+        once (:meth:`SQLiteDialect.upsert_path_rows`). Otherwise a row with
+        a query copy (4 values, rare) goes on its own, in its place in the
+        order, so a key given twice ends with its last value.
         """
+        path = shared_path(strings)
+        if path is not None:
+            values, docs = json_texts(stored) if self._json else (stored, None)
+            if not docs:
+                self._upsert_path_rows(cur, path, strings, values)
+                return
+        rows = self._dialect.rows(strings, stored, self._json)
         if max(map(len, rows)) == 3:
             self._upsert_multi(cur, rows)
             return
@@ -997,8 +1026,22 @@ class SQLDatastore(Datastore):
             cur.execute(self._upserts[len(row)], row)
         self._upsert_multi(cur, run)
 
-    def _upsert_postgresql_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Upsert ``rows`` with multi-row statements through psycopg's RawCursor.
+    def _upsert_path_rows(self, cur: Any, path: str, keys: list[str], values: list[Any]) -> None:
+        """Upsert ``keys`` (all of collection ``path``) with ``values``, by the path-once statements."""
+        d = self._dialect
+        assert isinstance(d, SQLiteDialect)
+        cache = self._path_upserts
+        for start, size in _statement_sizes(len(keys), d.rows_per_statement):
+            sql = cache.get(size)
+            if sql is None:
+                sql = cache[size] = d.upsert_path_rows(self._table, size)
+            params: list[Any] = [path] * (2 * size + 1)
+            params[1::2] = keys[start : start + size]
+            params[2::2] = values[start : start + size]
+            cur.execute(sql, params)
+
+    def _upsert_postgresql_rows(self, cur: Any, strings: list[str], stored: list[Any]) -> None:
+        """Upsert with multi-row statements through psycopg's RawCursor.
 
         ``executemany`` costs psycopg ~20 µs of Python per row (a Bind and
         an Execute each, however pipelined); one statement of many rows with
@@ -1009,6 +1052,7 @@ class SQLDatastore(Datastore):
         in one transaction: the same end state as upserting them in order);
         the rare rows with a query copy of their own go one by one.
         """
+        rows = self._dialect.rows(strings, stored, self._json)
         latest = {row[1]: row for row in rows}.values() if len(rows) > 1 else rows
         plain = [row[:3] for row in latest if row[3] is row[2]]
         if plain:
@@ -1023,29 +1067,19 @@ class SQLDatastore(Datastore):
             cur.executemany(self._upserts[4], [row for row in latest if row[3] is not row[2]])
 
     def _upsert_multi(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Upsert ``rows`` in order with the dialect's multi-row statements (SQLite, PostgreSQL).
-
-        Statements hold the full chunk or a power of two of rows, so a
-        connection caches (and PostgreSQL prepares) a handful of them
-        whatever the batch sizes are.
-        """
+        """Upsert ``rows`` in order with the dialect's multi-row statements (SQLite, PostgreSQL)."""
         d = self._dialect
         assert isinstance(d, (SQLiteDialect, PostgreSQLDialect))
-        full = d.rows_per_statement
         cache = self._multi_upserts
         flatten = itertools.chain.from_iterable
-        start, total = 0, len(rows)
-        while start < total:
-            count = min(total - start, full)
-            size = count if count == full else 1 << (count.bit_length() - 1)
+        for start, size in _statement_sizes(len(rows), d.rows_per_statement):
             sql = cache.get(size)
             if sql is None:
                 sql = cache[size] = d.upsert_rows(self._table, size)
             cur.execute(sql, list(flatten(rows[start : start + size])))
-            start += size
 
-    def _upsert_mysql_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Upsert ``rows`` in order, one multi-row INSERT per chunk of up to ~1 MB.
+    def _upsert_mysql_rows(self, cur: Any, strings: list[str], stored: list[Any]) -> None:
+        """Upsert in order, one multi-row INSERT per chunk of up to ~1 MB.
 
         PyMySQL's ``executemany`` also writes a multi-row INSERT, but formats
         and encodes each row apart; one ``execute`` of the whole chunk escapes
@@ -1056,6 +1090,7 @@ class SQLDatastore(Datastore):
         """
         d = self._dialect
         assert isinstance(d, MySQLDialect)
+        rows = d.rows(strings, stored, self._json)
         flatten = itertools.chain.from_iterable
         # Running total of each row's escaped size (path, key, value).
         ends = list(itertools.accumulate(2 * (len(row[0]) + len(row[1]) + len(row[2])) + 64
