@@ -136,7 +136,7 @@ def test_shared_path_is_proved_only_when_true(keys: list[Key], parent: list[str]
     Siblings are ``/parent/n1`` or ``/parent/type:n1`` (the two usual
     shapes of a one-collection batch); the random keys try to fool it.
     """
-    from datastore.sqlquery import shared_path
+    from datastore.indexing import shared_path
 
     head = Key(parent)._string.rstrip("/") + ("/t:" if typed else "/")
     batch = [Key(f"{head}n{i}") for i in range(siblings)]

@@ -42,6 +42,7 @@ from .core.query import Cursor, Query
 from .corrupt import decode_values
 from .drivers import require
 from .errors import BackendError, ClosedError, ConnectionFailed
+from .indexing import shared_path
 from .serialize import encode_values
 from .serialize import json as _json
 from .sqlquery import (
@@ -54,7 +55,6 @@ from .sqlquery import (
     index_field,
     json_texts,
     plan_query,
-    shared_path,
 )
 
 __all__ = ["SQLDatastore", "from_url"]

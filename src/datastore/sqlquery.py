@@ -87,7 +87,6 @@ import re
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 from .core.compare import (
@@ -101,6 +100,7 @@ from .core.compare import (
     rank,
 )
 from .core.query import Filter, Order, Query
+from .indexing import path_string, shared_path
 
 try:  # orjson is optional (the ``fast`` extra): it writes a bulk read's key list 8x faster.
     import orjson as _orjson
@@ -214,42 +214,6 @@ def query_document(text: str) -> str | None:
         return None
     escaped = _escaped(_json.loads(text))
     return _json.dumps(escaped, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def path_string(string: str) -> str:
-    """``key.path`` of the normal key string ``string``, as a string (no Key is built)."""
-    cut = string.rfind("/")
-    colon = string.find(":", cut)
-    if colon < 0:
-        return string[:cut] or "/"
-    return string[:colon]
-
-
-def shared_path(strings: Sequence[str]) -> str | None:
-    """The one path of all of ``strings`` when whole-list steps in C prove it, else None.
-
-    A bulk write usually fills one collection: every key is the first one's
-    path, then either a colon and a name without '/' (``/a/obj:1``), or a
-    '/' and a name without '/' or ':' (``/a/1``). Each key starting with
-    that prefix, and the keys together holding no more '/' (and, after a
-    '/', no more ':') than the prefixes do, proves it for a tenth of the
-    cost of a loop. None says only that the proof failed: the keys may
-    still share a path.
-    """
-    if not strings:
-        return None
-    first = path_string(strings[0])
-    sep = ":" if strings[0].startswith(first + ":") else "/"
-    prefix = "/" if first == "/" and sep == "/" else first + sep
-    if not all(map(str.startswith, strings, repeat(prefix))):
-        return None
-    joined = "".join(strings)
-    count = len(strings)
-    if joined.count("/") != count * prefix.count("/"):
-        return None
-    if sep == "/" and joined.count(":") != count * prefix.count(":"):
-        return None
-    return first
 
 
 def path_strings(strings: Sequence[str]) -> list[str]:
