@@ -55,7 +55,15 @@ from .core.query import Cursor, Query
 from .corrupt import decode_value, decode_values
 from .drivers import require
 from .errors import BackendError, ClosedError, ConnectionFailed
-from .indexing import by_collection, decode_text, encode_all, encode_text, join_key, path_segments
+from .indexing import (
+    by_collection,
+    decode_text,
+    encode_all,
+    encode_text,
+    join_key,
+    path_segments,
+    split_key,
+)
 from .serialize import as_bytes_serializer, encode_values
 from .serialize import json as _json
 from .urlparams import parse_int, parse_serializer, read_options
@@ -89,6 +97,8 @@ CAS_ATTEMPTS = 100
 APPEND_BYTES = 64 * 1024
 #: A query rewrites a log with more lines than this when fewer than half are live.
 COMPACT_MIN = 64
+#: Collections whose log item keys a store remembers (then it forgets them all and starts over).
+LOG_KEYS_KEPT = 4096
 #: Seconds after which a put re-lists its collection in the ancestors' logs (repairs eviction).
 REGISTER_EVERY = 10.0
 DEFAULT_PREFIX = "ds"
@@ -238,6 +248,8 @@ class MemcachedDatastore(Datastore):
         self._register_every = REGISTER_EVERY
         #: Collection path -> when this instance last listed it in its ancestors' logs.
         self._registered: dict[str, float] = {}
+        #: The log item key of each collection written lately (a hash: every put needs one).
+        self._log_keys: dict[str, str] = {}
 
     # -- item keys ----------------------------------------------------------------------------
 
@@ -267,7 +279,12 @@ class MemcachedDatastore(Datastore):
         return [self._value_key(key) for key in keys]  # some need hashing: key by key
 
     def _log_key(self, path: str) -> str:
-        return self._item_key("l", path)
+        found = self._log_keys.get(path)
+        if found is None:
+            if len(self._log_keys) >= LOG_KEYS_KEPT:
+                self._log_keys.clear()
+            found = self._log_keys[path] = self._item_key("l", path)
+        return found
 
     # -- errors and lifecycle ------------------------------------------------------------------
 
@@ -411,7 +428,9 @@ class MemcachedDatastore(Datastore):
     def put(self, key: KeyLike, value: Any) -> None:
         key = write_key(key)
         check_value(value)
-        self._put_records([key], [self._record(key, value)])
+        # _put_records for one key, without its whole-batch steps: every put pays this.
+        path, name = split_key(key)
+        self._write_records({path: {name: key}}, {self._value_key(key): self._record(key, value)})
 
     def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
         self._put_records(*self._records(items_of(items)))
@@ -451,14 +470,17 @@ class MemcachedDatastore(Datastore):
         compaction that saw a value missing cannot lose a name written after
         (the append changes the log's CAS token and the compaction's ``cas`` fails).
         """
-        if not keys:
-            return
-        # A key given twice is one item: its last record wins.
-        items = dict(zip(self._value_keys(keys), records, strict=True))
+        if keys:
+            # A key given twice is one item: its last record wins.
+            self._write_records(by_collection(keys),
+                                dict(zip(self._value_keys(keys), records, strict=True)))
+
+    def _write_records(self, by_path: dict[str, dict[str, Key]], items: dict[str, bytes]) -> None:
+        """:meth:`_put_records` of the records ``items`` (item key -> record) of the keys ``by_path``."""
         failed: list[str] = []
         client = self._open_client()
         if isinstance(client, _ThreadClients) and client.single_server:
-            self._put_pipelined(client, keys, items)
+            self._put_pipelined(client, by_path, items)
             return
         try:
             try:
@@ -472,14 +494,14 @@ class MemcachedDatastore(Datastore):
                 self._reraise(exc)
         except BackendError:
             # The server refused an item: the ones it did store must still be listed.
-            self._index_records(by_collection(keys))
+            self._index_records(by_path)
             raise
-        self._index_records(by_collection(keys))
+        self._index_records(by_path)
         if failed:
             raise BackendError(f"memcached refused to store {len(failed)} item(s), e.g. {failed[0]}")
 
     def _put_pipelined(
-        self, client: _ThreadClients, keys: list[Key], items: dict[str, bytes]
+        self, client: _ThreadClients, by_path: dict[str, dict[str, Key]], items: dict[str, bytes]
     ) -> None:
         """:meth:`_put_records` in one round trip per CHUNK values on the store's own connection.
 
@@ -489,7 +511,6 @@ class MemcachedDatastore(Datastore):
         refused (its log missing or full), or whose names exceed one append,
         goes the usual way afterwards.
         """
-        by_path = by_collection(keys)
         appends = [(path, _entries(_MEMBER, list(names))) for path, names in by_path.items()]
         appends = [(path, lines) for path, lines in appends if len(lines) <= APPEND_BYTES]
         sets = [b"set %b 0 0 %d\r\n%b\r\n" % (item_key.encode("ascii"), len(record), record)
