@@ -587,7 +587,7 @@ class SQLDatastore(Datastore):
         self._short_key = sys.maxsize if limit is None else limit // 4
         #: MySQL checks the strings of indexed fields in every value it writes.
         self._mysql = isinstance(d, MySQLDialect)
-        self._key_params = d.key_params
+        self._key_statement = d.key_statement
         self._pool = _Pool(engine, given)
         #: How get/contains and put/delete run their one statement on a connection.
         self._fetch_one: Callable[[Any, str, Any], Any]
@@ -891,12 +891,12 @@ class SQLDatastore(Datastore):
 
     def get(self, key: KeyLike) -> Any:
         string = key._string if key.__class__ is Key else to_key(key)._string
-        row = self._run(self._fetch_one, self._sql_get, self._key_params(string))
+        row = self._run(self._fetch_one, *self._key_statement(self._sql_get, string))
         return None if row is None else self._decode_value(row[0])
 
     def contains(self, key: KeyLike) -> bool:
         string = key._string if key.__class__ is Key else to_key(key)._string
-        return self._run(self._fetch_one, self._sql_contains, self._key_params(string)) is not None
+        return self._run(self._fetch_one, *self._key_statement(self._sql_contains, string)) is not None
 
     def put(self, key: KeyLike, value: Any) -> None:
         # _encoded for one item, without its lists: every put pays this.
@@ -909,7 +909,7 @@ class SQLDatastore(Datastore):
 
     def delete(self, key: KeyLike) -> None:
         string = key._string if key.__class__ is Key else to_key(key)._string
-        self._run(self._execute_one, self._sql_delete, self._key_params(string))
+        self._run(self._execute_one, *self._key_statement(self._sql_delete, string))
 
     # -- bulk: one transaction per call -----------------------------------------------------
 

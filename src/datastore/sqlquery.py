@@ -384,12 +384,12 @@ class Dialect:
         raise NotImplementedError
 
     def key_condition(self) -> str:
-        """The condition that selects one key's row (placeholders for :meth:`key_params`)."""
+        """The condition that selects one key's row (placeholders for :meth:`key_statement`)."""
         return f"{self.quote('path')} = {self.mark} AND {self.quote('key')} = {self.mark}"
 
-    def key_params(self, string: str) -> tuple[Any, ...]:
-        """The parameters of :meth:`key_condition` for the key ``string``."""
-        return (self.text(path_string(string)), self.text(string))
+    def key_statement(self, sql: str, string: str) -> tuple[str, Any]:
+        """``sql`` (ending in :meth:`key_condition`) and its parameters for the key ``string``."""
+        return sql, (self.text(path_string(string)), self.text(string))
 
     def keys_in(self, keys: Sequence[str], texts: Sequence[Any] | None = None) -> Iterator[_Fragment]:
         """Conditions covering the rows of ``keys``, a chunk of :attr:`in_chunk` at a time.
@@ -871,6 +871,19 @@ class MySQLDialect(Dialect):
 
     def text(self, string: str) -> Any:
         return string.encode("utf-8")
+
+    def key_statement(self, sql: str, string: str) -> tuple[str, Any]:
+        """``sql`` with the key's path and key written in as hex literals, and no parameters.
+
+        They are what PyMySQL's escaping of bytes makes of them (``X'...'``:
+        hex digits only, so nothing in a key can end the literal), built in
+        two C calls each; a statement without parameters skips PyMySQL's
+        per-call formatting (~3.5 µs of Python, 2-3% of a loopback ``get``).
+        The statement's only ``%s`` are the key condition's (table names are
+        identifiers).
+        """
+        return sql % (f"X'{path_string(string).encode().hex()}'",
+                      f"X'{string.encode().hex()}'"), None
 
     def texts(self, strings: Sequence[str]) -> list[Any]:
         return list(map(str.encode, strings))  # UTF-8, the default
