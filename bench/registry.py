@@ -31,6 +31,7 @@ GROUPS: list[Group] = [
         Entry("sqlitedict", "peer", sqlite.sqlitedict_store),
         Entry("sqlite3+index", "peer", sqlite.indexed_sqlite),
         Entry("sqlite3+layout", "peer", sqlite.layout_sqlite),
+        Entry("sqlite3+layout+index", "peer", sqlite.layout_indexed_sqlite),
     ], ops=2000, bulk_calls=10),
     Group("filesystem", "FileSystemDatastore vs plain files (temp + rename)", [
         Entry("FileSystemDatastore", "store", filesystem.fs_store),

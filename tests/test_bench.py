@@ -233,6 +233,28 @@ def test_target_out_of_reach_needs_the_raw_driver_doing_the_same_work_to_miss_to
     assert found["query-flat"]["status"] == "MISS"
 
 
+def test_growth_is_out_of_reach_only_where_the_same_work_by_hand_grows_too() -> None:
+    """A store that does more than the raw driver (its own index) is held to the same flatness
+    rule; its growth is excused only when the raw driver doing that work by hand misses too."""
+    store = "SQLiteDatastore(indexes=score)"
+
+    def rows(peer_at_100k: float) -> list[tuple[str, str, str, str, int, float]]:
+        return [("sqlite", store, "store", "put", 1000, 20.0),
+                ("sqlite", store, "store", "put", 100000, 10.0),  # 2x
+                ("sqlite", "sqlite3", "raw", "put", 1000, 60.0),
+                ("sqlite", "sqlite3", "raw", "put", 100000, 60.0),  # flat
+                ("sqlite", "sqlite3+layout+index", "peer", "put", 1000, 30.0),
+                ("sqlite", "sqlite3+layout+index", "peer", "put", 100000, peer_at_100k)]
+
+    def flat(peer_at_100k: float) -> dict[str, Any]:
+        return next(t for t in targets.evaluate(_data(rows(peer_at_100k))) if t["id"] == "flat")
+
+    found = flat(16.0)  # the index by hand grows 1.88x: not flat either
+    assert found["status"] == "OUT OF REACH"
+    assert "sqlite3+layout+index by hand: 1.88x" in found["detail"]
+    assert flat(25.0)["status"] == "MISS"  # by hand it grows 1.2x: no excuse
+
+
 def test_ratios_are_paired_repeat_by_repeat() -> None:
     """A store 5% slower than the raw driver in every repeat is 1.05x, whatever the host's drift."""
     from bench.harness import paired_ratio

@@ -467,7 +467,7 @@ def layout_pymysql(ctx: Context) -> Subject:
     return LayoutPyMySQL()
 
 
-def _store_index_statements(dialect_name: str, table: str) -> list[str]:
+def store_index_statements(dialect_name: str, table: str) -> list[str]:
     """The DDL SQLDatastore runs for ``indexes=['score']`` on ``table``: the same index, by hand."""
     try:
         from datastore import sqlquery
@@ -490,7 +490,7 @@ class LayoutIndexedPsycopg(LayoutPsycopg):
 
     def __init__(self) -> None:
         super().__init__(LAYOUT_TABLE + "ix")
-        for statement in _store_index_statements("PostgreSQLDialect", self.table):
+        for statement in store_index_statements("PostgreSQLDialect", self.table):
             self.execute(statement)
 
 
@@ -505,7 +505,7 @@ class LayoutIndexedPyMySQL(LayoutPyMySQL):
 
     def __init__(self) -> None:
         super().__init__(LAYOUT_TABLE + "ix")
-        for statement in _store_index_statements("MySQLDialect", self.table):
+        for statement in store_index_statements("MySQLDialect", self.table):
             self.cur.execute(statement)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..data import QuerySpec
 from ..subject import Context, StoreSubject, Subject, Unavailable, dumps, loads, need
+from .sql import store_index_statements
 
 #: The settings the raw baseline copies from SQLiteDatastore (see its module).
 JOURNAL_MODE = "WAL"
@@ -250,6 +251,28 @@ class LayoutSQLite(RawSQLite):
 
 def layout_sqlite(ctx: Context) -> Subject:
     return LayoutSQLite(str(ctx.scratch("sqlite-layout") / "raw.db"))
+
+
+class LayoutIndexedSQLite(LayoutSQLite):
+    """sqlite3+layout plus the store's own index on ``score``: SQLiteDatastore(indexes=score)'s work.
+
+    The index is the store's exactly (its DDL, run by hand): the path, the
+    field's type rank, its value per type and the key, so that a mixed-type
+    order walks it as the naive engine orders. Its entries are wider than
+    the one-expression index of ``sqlite3+index``; this peer shows what
+    maintaining it costs the engine, and how that grows with the table.
+    """
+
+    label = LayoutSQLite.label + ", plus the store's index on score (its DDL by hand)"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        for statement in store_index_statements("SQLiteDialect", "t"):
+            self.execute(statement)
+
+
+def layout_indexed_sqlite(ctx: Context) -> Subject:
+    return LayoutIndexedSQLite(str(ctx.scratch("sqlite-layout-ix") / "raw.db"))
 
 
 class DiskCache(Subject):
