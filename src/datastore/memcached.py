@@ -14,8 +14,10 @@ this store maps every key and keeps its own index:
   named by the last namespace of the key, see :mod:`datastore.indexing`) and
   child segments below it that lead to other collections.
 
-Writes cost O(1) whatever the collection size, because memcached's
-``append`` is atomic on the server:
+Writes cost one round trip whatever the collection size, because
+memcached's ``append`` is atomic on the server (the server copies the log
+item to append to it, so its own share grows with the log: see
+``docs/stores/memcached.rst``):
 
 * put: write the value, then append its name to the collection's log
   (``add`` creates a missing log). The first put of a collection by a store
