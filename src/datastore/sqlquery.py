@@ -125,7 +125,6 @@ __all__ = [
     "check_table_name",
     "escape_text",
     "index_field",
-    "path_string",
     "plan_query",
     "query_document",
 ]
