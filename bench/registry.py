@@ -58,10 +58,10 @@ GROUPS: list[Group] = [
     Group("mongo", "MongoDatastore vs pymongo", [
         Entry("MongoDatastore", "store", mongo.mongo_store),
         Entry("pymongo", "raw", mongo.raw_pymongo),
-    ], ops=200, bulk_calls=2, max_size=1000, max_repeats=3, aliases=("mongodb",),
+    ], ops=200, bulk_calls=2, max_size=1000, max_repeats=5, aliases=("mongodb",),
        note="the test server is SecantusDB, a MongoDB-wire server written in Python whose "
             "writes slow down with the collection (put: 1.5k/s at 1k objects, 60/s at 10k, "
-            "raw pymongo alike): sizes above 1,000 objects are skipped, 3 repeats at most"),
+            "raw pymongo alike): sizes above 1,000 objects are skipped, 5 repeats at most"),
     Group("postgresql", "SQLDatastore (PostgreSQL) vs psycopg", [
         Entry("SQLDatastore", "store", sql.postgresql_store),
         Entry("SQLDatastore(indexes=score)", "store", sql.postgresql_indexed_store),

@@ -314,17 +314,26 @@ def _same_as_engine(ds: MongoDatastore, query: Query, pairs: list[tuple[Key, Any
         assert sorted(got) == sorted(want), query
 
 
-def test_key_tie_break_is_tree_order_in_the_server(ds: MongoDatastore, commands: Commands) -> None:
+@pytest.mark.parametrize("mixed", [False, True], ids=["find", "pipeline"])
+def test_key_tie_break_is_tree_order_in_the_server(
+    ds: MongoDatastore, commands: Commands, mixed: bool
+) -> None:
     names = ["/tie/a", "/tie/a-b", "/tie/a b", "/tie/a.b", "/tie:a", "/tie:", "/tie/B", "/tie/é",
              "/tie/😀", "/tie/\uffff", "/tie:a:b", "/tie/a:", "/tie/0"]  # fmt: skip
     ds.put_many((name, {"same": 1}) for name in names)
     want = sorted(Key(name) for name in names if Key(name).path == Key("/tie"))
     assert len(want) == len(names) - 1  # /tie/a: is in collection /tie/a
+    if mixed:  # a second class: the order needs the computed keys (strings rank after numbers)
+        ds.put("/tie/zz-text", {"same": "text"})
+        want.append(Key("/tie/zz-text"))
     for limit in (None, 3, 20):
         commands.clear()
         got = list(ds.query(Query("/tie", limit=limit, keys_only=True).order("same")))
         assert got == want[:limit]
-        assert commands.named("aggregate")[-1]["pipeline"][1]["$sort"]["_id"] == 1
+        if mixed:
+            assert commands.named("aggregate")[-1]["pipeline"][1]["$sort"]["_id"] == 1
+        else:
+            assert commands.named("find")[-1]["sort"] == {"same": 1, "_id": 1}
 
 
 def test_every_filter_against_every_type(ds: MongoDatastore) -> None:
@@ -418,8 +427,46 @@ def test_mixed_type_order_runs_as_a_pipeline(ds: MongoDatastore, commands: Comma
     stages = [next(iter(stage)) for stage in aggregate["pipeline"]]
     assert stages == ["$addFields", "$sort", "$limit", "$project"]
     assert aggregate["pipeline"][2] == {"$limit": 10}
-    assert commands.documents == 10
+    # The class probes before it: numbers (a string breaks it), then strings (a
+    # number breaks it), then no value MongoDB cannot rank; one document at most each.
+    probes = commands.named("find")
+    assert len(probes) == 3 and all(c["limit"] == 1 for c in probes)
+    assert commands.documents == 10 + 2
     assert got == [k for k, _ in engine.run(query, pairs).items()]
+
+
+@pytest.mark.parametrize(("name", "values"), [
+    ("numbers", [3, 1.5, None, -2, 2**40, 0.0]),
+    ("strings", ["b", "a", "é", None, "", "B"]),
+    ("bools", [True, False, None]),
+])  # fmt: skip
+def test_order_on_one_class_is_a_plain_sorted_find(
+    ds: MongoDatastore, commands: Commands, name: str, values: list[Any]
+) -> None:
+    pairs = [(Key(f"/one/{name}{i:03d}"), {"v": values[i % len(values)], "i": i}) for i in range(60)]
+    pairs.append((Key(f"/one/{name}-without-v"), {"i": -1}))
+    ds.put_many(pairs)
+    for order in ("v", "-v"):
+        query = Query("/one", limit=7, offset=3).order(order)
+        commands.clear()
+        got = [k for k, _ in ds.query(query.copy()).items()]
+        assert got == [k for k, _ in engine.run(query, pairs).items()]
+        assert not commands.named("aggregate")
+        find = commands.named("find")[-1]
+        assert find["sort"] == {"v": -1 if order == "-v" else 1, "_id": 1}
+        assert find["limit"] == 10
+        # a probe for numbers first; a class other than numbers costs one probe more
+        assert len(commands.named("find")) == (2 if name == "numbers" else 3)
+
+
+def test_an_array_is_no_class_mongodb_sorts_as_compare_does(ds: MongoDatastore) -> None:
+    # $type matches an array's elements, and MongoDB sorts an array by an element:
+    # arrays of numbers alone must not pass for numbers.
+    pairs = [(Key(f"/arr/k{i}"), {"v": v}) for i, v in enumerate([5, [1], 3, [9, 0], 7])]
+    ds.put_many(pairs)
+    for order in ("v", "-v"):
+        _same_as_engine(ds, Query("/arr", limit=4).order(order), pairs)
+        _same_as_engine(ds, Query("/arr").order(order).order("w"), pairs)
 
 
 def test_keys_only_fetches_no_values(ds: MongoDatastore, commands: Commands) -> None:
