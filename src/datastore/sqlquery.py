@@ -324,6 +324,10 @@ class Dialect:
     #: that rank's value term (needed where the engine cannot skip an ORDER BY
     #: term that an equality on an expression makes constant).
     drops_pinned_terms = False
+    #: Whether :meth:`value_term` is NULL outside its rank, so that a filter on
+    #: an unindexed field needs no rank test of its own (one JSON extraction a
+    #: row less); False where one value term serves every rank (SQLite).
+    ranked_values = True
     #: Whether filters on other fields are kept from seeking an index when the
     #: first order's field is indexed, so that the planner walks the order index.
     prefers_order_index = False
@@ -592,6 +596,7 @@ class SQLiteDialect(Dialect):
     }
     drops_pinned_terms = True
     prefers_order_index = True
+    ranked_values = False
     #: The most rows one multi-row upsert holds (3 parameters each): SQLite binds up to
     #: 32,766 parameters a statement since 3.32, 999 before. One statement per 1,000
     #: rows instead of four saves ~5% of a bulk write.
@@ -1102,14 +1107,16 @@ def _filter_sql(flt: Filter, dialect: Dialect, fields: Fields, indexed: Collecti
     if not seek:
         value_sql = dialect.unindexed(value_sql)
     mark, target_params = dialect.target(target_rank, target)
-    params = params + value_params + target_params
+    # An index seeks on the rank first; elsewhere a ranked value term is NULL
+    # outside the target's rank, which fails the comparison just as well.
+    ranks = [f"{rank_sql} = {target_rank}"] if field.indexed or not dialect.ranked_values else []
+    params = (params if ranks else []) + value_params + target_params
     if op == "!=":
         return _Condition(
-            f"NOT COALESCE({rank_sql} = {target_rank} AND {value_sql} = {mark}, FALSE)",
+            f"NOT COALESCE({' AND '.join([*ranks, f'{value_sql} = {mark}'])}, FALSE)",
             params, None,
         )
-    terms = [f"{rank_sql} = {target_rank}", *dialect.pin_terms(field, target_rank),
-             f"{value_sql} {op} {mark}"]
+    terms = [*ranks, *dialect.pin_terms(field, target_rank), f"{value_sql} {op} {mark}"]
     return _Condition("(" + " AND ".join(terms) + ")", params, target_rank)
 
 
