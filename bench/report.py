@@ -104,7 +104,9 @@ def markdown(data: dict[str, Any]) -> str:
         "## Targets",
         "",
         "OUT OF REACH: missed, and the raw driver doing the same work by hand (named, with its "
-        "figure) misses the same threshold in this run.",
+        "figure) misses the same threshold in this run. A missed ratio is the median of its "
+        "round-by-round ratios; \"middle half of N rounds\" gives their quartiles: a spread "
+        "that straddles the threshold is a miss the next run may pass.",
         "",
         "| status | target | measured |",
         "| --- | --- | --- |",

@@ -12,6 +12,7 @@ pushed-down query's time may grow by at most 2x.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 from typing import Any
 
@@ -134,6 +135,25 @@ def _pairs(ix: Index, group: str, a: str, b: str, workloads: Iterable[str]
     return out
 
 
+def _spread(ix: Index, group: str, a: str, b: str, workload: str, size: int,
+            time: bool = False) -> str:
+    """The middle half of the per-round ratios behind a missed check, as a note.
+
+    A check is judged on the median of its round-by-round ratios; their
+    quartiles show whether a miss is clear (the whole middle half beyond
+    the threshold) or a median at the threshold of a spread that straddles
+    it, which the next run may pass. ``time`` gives ``b``'s ops over ``a``'s
+    (a time ratio), else ``a``'s over ``b``'s. Empty where the rounds do not
+    line up or are too few to have quartiles.
+    """
+    xs, ys = ix.samples.get((group, a, workload, size)), ix.samples.get((group, b, workload, size))
+    if not xs or not ys or len(xs) != len(ys) or len(xs) < 4:
+        return ""
+    ratios = [y / x if time else x / y for x, y in zip(xs, ys, strict=True)]
+    low, _, high = statistics.quantiles(ratios, n=4)
+    return f" (middle half of {len(ratios)} rounds: {low:.2f}-{high:.2f})"
+
+
 def _same_work_peer(ix: Index, group: str, store: str) -> str | None:
     """The peer that does ``store``'s work with the raw driver by hand, if the run has one.
 
@@ -164,10 +184,11 @@ def _networked(ix: Index, group: str, who: str, store: str | None, base: str | N
     hand; where it misses a threshold against ``base`` too, so may the store.
     """
     na = None if store and base else ix.why_missing(group)
-    checks: list[Check] = [] if na else [
-        (f"{w}@{_k(n)}", r / s, r / s <= SINGLE_TIME_MAX, "")
-        for w, n, s, r in _pairs(ix, group, store, base, SINGLE)  # type: ignore[arg-type]
-    ]
+    checks: list[Check] = []
+    for w, n, s, r in [] if na else _pairs(ix, group, store, base, SINGLE):  # type: ignore[arg-type]
+        ok = r / s <= SINGLE_TIME_MAX
+        spread = "" if ok else _spread(ix, group, store, base, w, n, time=True)  # type: ignore[arg-type]
+        checks.append((f"{w}@{_k(n)}", r / s, ok, spread))
     proofs: Proofs = {} if na or proof is None else {
         f"{w}@{_k(n)}": (proof, r / p, r / p <= SINGLE_TIME_MAX)
         for w, n, p, r in _pairs(ix, group, proof, base, SINGLE)  # type: ignore[arg-type]
@@ -175,10 +196,11 @@ def _networked(ix: Index, group: str, who: str, store: str | None, base: str | N
     single = _result("net-single", group, f"{who}: single-op time <= {SINGLE_TIME_MAX:.2f}x {base_label}",
                      checks, "x time", na, proofs)
     bulk_work = ("put_many", "get_many")
-    checks = [] if na else [
-        (f"{w}@{_k(n)}", s / r, s / r >= BULK_THROUGHPUT_MIN, "")
-        for w, n, s, r in _pairs(ix, group, store, base, bulk_work)  # type: ignore[arg-type]
-    ]
+    checks = []
+    for w, n, s, r in [] if na else _pairs(ix, group, store, base, bulk_work):  # type: ignore[arg-type]
+        ok = s / r >= BULK_THROUGHPUT_MIN
+        spread = "" if ok else _spread(ix, group, store, base, w, n)  # type: ignore[arg-type]
+        checks.append((f"{w}@{_k(n)}", s / r, ok, spread))
     proofs = {} if na or proof is None else {
         f"{w}@{_k(n)}": (proof, p / r, p / r >= BULK_THROUGHPUT_MIN)
         for w, n, p, r in _pairs(ix, group, proof, base, bulk_work)  # type: ignore[arg-type]
@@ -238,10 +260,11 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_result("sqlite-peer", "sqlite",
                            f"sqlite: get and put faster than {peer}", checks, "x", na))
     na = None if store and raw else ix.why_missing("sqlite")
-    checks = [] if na else [
-        (f"put_many@{_k(n)}", s / r, s / r >= SQLITE_PUT_MANY_MIN, "")
-        for _, n, s, r in _pairs(ix, "sqlite", store, raw, ("put_many",))  # type: ignore[arg-type]
-    ]
+    checks = []
+    for _, n, s, r in [] if na else _pairs(ix, "sqlite", store, raw, ("put_many",)):  # type: ignore[arg-type]
+        ok = s / r >= SQLITE_PUT_MANY_MIN
+        spread = "" if ok else _spread(ix, "sqlite", store, raw, "put_many", n)  # type: ignore[arg-type]
+        checks.append((f"put_many@{_k(n)}", s / r, ok, spread))
     layout = _same_work_peer(ix, "sqlite", store) if store else None
     proofs: Proofs = {} if na or layout is None else {
         f"put_many@{_k(n)}": (layout, p / r, p / r >= SQLITE_PUT_MANY_MIN)

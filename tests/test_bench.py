@@ -278,6 +278,32 @@ def test_ratios_are_paired_repeat_by_repeat() -> None:
     assert "get_hit@1k 1.26x time" in found["net-single"]["detail"]
 
 
+def test_a_missed_ratio_shows_the_spread_of_its_rounds() -> None:
+    """A miss names the quartiles of its per-round ratios; a pass and unpaired samples do not."""
+    raw = [100.0] * 8
+    store = [100 / t for t in (1.00, 1.05, 1.08, 1.12, 1.13, 1.15, 1.30, 1.40)]  # time ratios
+    rows = [("redis", "RedisDatastore", "store", "get_hit", 1000, 1.0),
+            ("redis", "redis-py", "raw", "get_hit", 1000, 1.0)]
+    data = _data(rows)
+    data["results"][0]["samples"], data["results"][1]["samples"] = store, raw
+    data["results"][0]["ops_per_s"] = statistics.median(store)
+    data["results"][1]["ops_per_s"] = statistics.median(raw)
+    found = {t["id"]: t for t in targets.evaluate(data)}
+    low, _, high = statistics.quantiles([r / s for s, r in zip(store, raw, strict=True)], n=4)
+    assert found["net-single"]["status"] == "MISS"
+    assert f"1.12x time (middle half of 8 rounds: {low:.2f}-{high:.2f})" in (
+        found["net-single"]["detail"])
+    assert low < 1.10 < high  # this miss straddles the line: the next run may pass it
+    data["results"][0]["samples"] = raw
+    found = {t["id"]: t for t in targets.evaluate(data)}
+    assert found["net-single"]["status"] == "PASS"
+    assert "middle half" not in found["net-single"]["detail"]
+    data["results"][0]["samples"] = store[-3:]  # rounds that do not line up: no spread
+    found = {t["id"]: t for t in targets.evaluate(data)}
+    assert found["net-single"]["status"] == "MISS"
+    assert "middle half" not in found["net-single"]["detail"]
+
+
 def test_git_baseline_does_the_stores_work(tmp_path: Path) -> None:
     """dulwich by hand answers like the store (the harness checks a hit, a miss, the
     values) and writes a commit per put, so git's size trend has a baseline."""
