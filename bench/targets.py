@@ -49,13 +49,13 @@ class Index:
         self.subjects = data["subjects"]
         self.unavailable = {(u["group"], u["subject"]): u["reason"] for u in data["unavailable"]}
 
-    def get(self, group: str, subject: str, workload: str, size: int) -> float | None:
-        return self.ops.get((group, subject, workload, size))
+    def get(self, group: str, subject: str | None, workload: str, size: int) -> float | None:
+        return None if subject is None else self.ops.get((group, subject, workload, size))
 
     def of_role(self, group: str, role: str) -> list[str]:
         return [s["name"] for s in self.subjects if s["group"] == group and s["role"] == role]
 
-    def sizes(self, group: str, subject: str, workload: str) -> list[int]:
+    def sizes(self, group: str, subject: str | None, workload: str) -> list[int]:
         return sorted(
             size for (g, s, w, size) in self.ops if (g, s, w) == (group, subject, workload)
         )
@@ -115,15 +115,17 @@ def _result(tid: str, group: str, target: str, checks: list[Check],
     }
 
 
-def _pairs(ix: Index, group: str, a: str, b: str, workloads: Iterable[str]
+def _pairs(ix: Index, group: str, a: str | None, b: str | None, workloads: Iterable[str]
            ) -> list[tuple[str, int, float, float]]:
-    """(workload, size, ops of a, ops of b) wherever both were measured.
+    """(workload, size, ops of a, ops of b) wherever both were measured (none if one is absent).
 
     ``b``'s figure is the one that pairs with ``a``'s: ``x / y`` is the
     median of their per-repeat ratios (:func:`~bench.harness.paired_ratio`),
     so every ratio a target takes is measured repeat by repeat.
     """
-    out = []
+    out: list[tuple[str, int, float, float]] = []
+    if a is None or b is None:
+        return out
     for w in workloads:
         for size in ix.sizes(group, a, w):
             x, y = ix.get(group, a, w, size), ix.get(group, b, w, size)
@@ -135,7 +137,7 @@ def _pairs(ix: Index, group: str, a: str, b: str, workloads: Iterable[str]
     return out
 
 
-def _spread(ix: Index, group: str, a: str, b: str, workload: str, size: int,
+def _spread(ix: Index, group: str, a: str | None, b: str | None, workload: str, size: int,
             time: bool = False) -> str:
     """The middle half of the per-round ratios behind a missed check, as a note.
 
@@ -146,6 +148,8 @@ def _spread(ix: Index, group: str, a: str, b: str, workload: str, size: int,
     (a time ratio), else ``a``'s over ``b``'s. Empty where the rounds do not
     line up or are too few to have quartiles.
     """
+    if a is None or b is None:
+        return ""
     xs, ys = ix.samples.get((group, a, workload, size)), ix.samples.get((group, b, workload, size))
     if not xs or not ys or len(xs) != len(ys) or len(xs) < 4:
         return ""
@@ -172,8 +176,8 @@ def _same_work_peer(ix: Index, group: str, store: str) -> str | None:
     if "indexes=" in store:
         # The store's own index on its own table, by hand, when the run has it.
         exact = [p for p in index if p.endswith("+layout+index")]
-        return (exact or index or [None])[0]
-    return (layout or index or [None])[0]
+        return next(iter(exact or index), None)
+    return next(iter(layout or index), None)
 
 
 def _networked(ix: Index, group: str, who: str, store: str | None, base: str | None,
@@ -185,25 +189,25 @@ def _networked(ix: Index, group: str, who: str, store: str | None, base: str | N
     """
     na = None if store and base else ix.why_missing(group)
     checks: list[Check] = []
-    for w, n, s, r in [] if na else _pairs(ix, group, store, base, SINGLE):  # type: ignore[arg-type]
+    for w, n, s, r in [] if na else _pairs(ix, group, store, base, SINGLE):
         ok = r / s <= SINGLE_TIME_MAX
-        spread = "" if ok else _spread(ix, group, store, base, w, n, time=True)  # type: ignore[arg-type]
+        spread = "" if ok else _spread(ix, group, store, base, w, n, time=True)
         checks.append((f"{w}@{_k(n)}", r / s, ok, spread))
     proofs: Proofs = {} if na or proof is None else {
         f"{w}@{_k(n)}": (proof, r / p, r / p <= SINGLE_TIME_MAX)
-        for w, n, p, r in _pairs(ix, group, proof, base, SINGLE)  # type: ignore[arg-type]
+        for w, n, p, r in _pairs(ix, group, proof, base, SINGLE)
     }
     single = _result("net-single", group, f"{who}: single-op time <= {SINGLE_TIME_MAX:.2f}x {base_label}",
                      checks, "x time", na, proofs)
     bulk_work = ("put_many", "get_many")
     checks = []
-    for w, n, s, r in [] if na else _pairs(ix, group, store, base, bulk_work):  # type: ignore[arg-type]
+    for w, n, s, r in [] if na else _pairs(ix, group, store, base, bulk_work):
         ok = s / r >= BULK_THROUGHPUT_MIN
-        spread = "" if ok else _spread(ix, group, store, base, w, n)  # type: ignore[arg-type]
+        spread = "" if ok else _spread(ix, group, store, base, w, n)
         checks.append((f"{w}@{_k(n)}", s / r, ok, spread))
     proofs = {} if na or proof is None else {
         f"{w}@{_k(n)}": (proof, p / r, p / r >= BULK_THROUGHPUT_MIN)
-        for w, n, p, r in _pairs(ix, group, proof, base, bulk_work)  # type: ignore[arg-type]
+        for w, n, p, r in _pairs(ix, group, proof, base, bulk_work)
     }
     bulk = _result("net-bulk", group, f"{who}: bulk put/get >= {BULK_THROUGHPUT_MIN}x {base_label}'s"
                    " pipelined/batched throughput", checks, "x ops/s", na, proofs)
@@ -237,7 +241,8 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
     for group in NETWORKED:
         stores, (_, raw) = ix.of_role(group, "store"), store_and_raw(group)
         same_work: list[tuple[str, str]] = []
-        for store in stores or [None]:
+        candidates: list[str | None] = [*stores] or [None]
+        for store in candidates:
             who = group if store is None or store == stores[0] else f"{group} {store}"
             proof = _same_work_peer(ix, group, store) if store else None
             if store and proof:
@@ -255,20 +260,20 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
         na = None if store and peer in ix.of_role("sqlite", "peer") else ix.why_missing("sqlite")
         checks = [] if na else [
             (f"{w}@{_k(n)}", s / p, s > p, "")
-            for w, n, s, p in _pairs(ix, "sqlite", store, peer, ("get_hit", "put"))  # type: ignore[arg-type]
+            for w, n, s, p in _pairs(ix, "sqlite", store, peer, ("get_hit", "put"))
         ]
         out.append(_result("sqlite-peer", "sqlite",
                            f"sqlite: get and put faster than {peer}", checks, "x", na))
     na = None if store and raw else ix.why_missing("sqlite")
     checks = []
-    for _, n, s, r in [] if na else _pairs(ix, "sqlite", store, raw, ("put_many",)):  # type: ignore[arg-type]
+    for _, n, s, r in [] if na else _pairs(ix, "sqlite", store, raw, ("put_many",)):
         ok = s / r >= SQLITE_PUT_MANY_MIN
-        spread = "" if ok else _spread(ix, "sqlite", store, raw, "put_many", n)  # type: ignore[arg-type]
+        spread = "" if ok else _spread(ix, "sqlite", store, raw, "put_many", n)
         checks.append((f"put_many@{_k(n)}", s / r, ok, spread))
     layout = _same_work_peer(ix, "sqlite", store) if store else None
     proofs: Proofs = {} if na or layout is None else {
         f"put_many@{_k(n)}": (layout, p / r, p / r >= SQLITE_PUT_MANY_MIN)
-        for _, n, p, r in _pairs(ix, "sqlite", layout, raw, ("put_many",))  # type: ignore[arg-type]
+        for _, n, p, r in _pairs(ix, "sqlite", layout, raw, ("put_many",))
     }
     out.append(_result("sqlite-bulk", "sqlite",
                        f"sqlite: put_many >= {SQLITE_PUT_MANY_MIN}x raw sqlite3"
@@ -278,8 +283,8 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
     na = None if store else ix.why_missing("dict")
     checks = [] if na else [
         (f"get_hit@{_k(n)}", v / 1e6, v >= DICT_GET_MIN, "")
-        for n in ix.sizes("dict", store, "get_hit")  # type: ignore[arg-type]
-        if (v := ix.get("dict", store, "get_hit", n)) is not None  # type: ignore[arg-type]
+        for n in ix.sizes("dict", store, "get_hit")
+        if (v := ix.get("dict", store, "get_hit", n)) is not None
     ]
     out.append(_result("dict-get", "dict", "dict: DictDatastore get >= 1,000,000 ops/s",
                        checks, "M ops/s", na))
@@ -287,7 +292,7 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
         "dict", "minimalkv")
     checks = [] if na else [
         (f"get_hit@{_k(n)}", s / p, s / p >= DICT_VS_MINIMALKV_MIN, "")
-        for _, n, s, p in _pairs(ix, "dict", store, "minimalkv", ("get_hit",))  # type: ignore[arg-type]
+        for _, n, s, p in _pairs(ix, "dict", store, "minimalkv", ("get_hit",))
     ]
     out.append(_result("dict-peer", "dict",
                        f"dict: DictDatastore get >= {DICT_VS_MINIMALKV_MIN:.0f}x minimalkv",
@@ -309,7 +314,7 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
             # query on its unindexed table; an indexed store has no proof to lean on.
             hand = raw if "indexes=" not in store else None
             query_checks: list[Check] = []
-            proofs: Proofs = {}
+            proofs = {}
             if not na and raw:
                 top = sizes[-1]
                 q_store, q_raw = ix.get(group, store, "query", top), ix.get(group, raw, "query", top)
