@@ -158,6 +158,26 @@ def _spread(ix: Index, group: str, a: str | None, b: str | None, workload: str, 
     return f" (middle half of {len(ratios)} rounds: {low:.2f}-{high:.2f})"
 
 
+def _ratio_checks(ix: Index, group: str, a: str | None, b: str | None,
+                  workloads: Iterable[str], limit: float, time: bool = False) -> list[Check]:
+    """One check of ``a`` against ``b`` per measured point, a miss with its spread.
+
+    ``time``: the time ratio (``b``'s ops over ``a``'s) at most ``limit``;
+    otherwise the throughput ratio (``a``'s over ``b``'s) at least ``limit``.
+    """
+    checks: list[Check] = []
+    for w, n, x, y in _pairs(ix, group, a, b, workloads):
+        value = y / x if time else x / y
+        ok = value <= limit if time else value >= limit
+        checks.append((f"{w}@{_k(n)}", value, ok, "" if ok else _spread(ix, group, a, b, w, n, time)))
+    return checks
+
+
+def _proofs(who: str | None, checks: list[Check]) -> Proofs:
+    """``who``'s checks (the same rule, the raw driver doing the store's work) as proofs."""
+    return {} if who is None else {label: (who, value, ok) for label, value, ok, _ in checks}
+
+
 def _same_work_peer(ix: Index, group: str, store: str) -> str | None:
     """The peer that does ``store``'s work with the raw driver by hand, if the run has one.
 
@@ -188,27 +208,17 @@ def _networked(ix: Index, group: str, who: str, store: str | None, base: str | N
     hand; where it misses a threshold against ``base`` too, so may the store.
     """
     na = None if store and base else ix.why_missing(group)
-    checks: list[Check] = []
-    for w, n, s, r in [] if na else _pairs(ix, group, store, base, SINGLE):
-        ok = r / s <= SINGLE_TIME_MAX
-        spread = "" if ok else _spread(ix, group, store, base, w, n, time=True)
-        checks.append((f"{w}@{_k(n)}", r / s, ok, spread))
-    proofs: Proofs = {} if na or proof is None else {
-        f"{w}@{_k(n)}": (proof, r / p, r / p <= SINGLE_TIME_MAX)
-        for w, n, p, r in _pairs(ix, group, proof, base, SINGLE)
-    }
+
+    def rule(work: Iterable[str], limit: float, time: bool) -> tuple[list[Check], Proofs]:
+        if na:
+            return [], {}
+        return (_ratio_checks(ix, group, store, base, work, limit, time),
+                _proofs(proof, _ratio_checks(ix, group, proof, base, work, limit, time)))
+
+    checks, proofs = rule(SINGLE, SINGLE_TIME_MAX, True)
     single = _result("net-single", group, f"{who}: single-op time <= {SINGLE_TIME_MAX:.2f}x {base_label}",
                      checks, "x time", na, proofs)
-    bulk_work = ("put_many", "get_many")
-    checks = []
-    for w, n, s, r in [] if na else _pairs(ix, group, store, base, bulk_work):
-        ok = s / r >= BULK_THROUGHPUT_MIN
-        spread = "" if ok else _spread(ix, group, store, base, w, n)
-        checks.append((f"{w}@{_k(n)}", s / r, ok, spread))
-    proofs = {} if na or proof is None else {
-        f"{w}@{_k(n)}": (proof, p / r, p / r >= BULK_THROUGHPUT_MIN)
-        for w, n, p, r in _pairs(ix, group, proof, base, bulk_work)
-    }
+    checks, proofs = rule(("put_many", "get_many"), BULK_THROUGHPUT_MIN, False)
     bulk = _result("net-bulk", group, f"{who}: bulk put/get >= {BULK_THROUGHPUT_MIN}x {base_label}'s"
                    " pipelined/batched throughput", checks, "x ops/s", na, proofs)
     return [single, bulk]
@@ -265,16 +275,11 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_result("sqlite-peer", "sqlite",
                            f"sqlite: get and put faster than {peer}", checks, "x", na))
     na = None if store and raw else ix.why_missing("sqlite")
-    checks = []
-    for _, n, s, r in [] if na else _pairs(ix, "sqlite", store, raw, ("put_many",)):
-        ok = s / r >= SQLITE_PUT_MANY_MIN
-        spread = "" if ok else _spread(ix, "sqlite", store, raw, "put_many", n)
-        checks.append((f"put_many@{_k(n)}", s / r, ok, spread))
     layout = _same_work_peer(ix, "sqlite", store) if store else None
-    proofs: Proofs = {} if na or layout is None else {
-        f"put_many@{_k(n)}": (layout, p / r, p / r >= SQLITE_PUT_MANY_MIN)
-        for _, n, p, r in _pairs(ix, "sqlite", layout, raw, ("put_many",))
-    }
+    checks = [] if na else _ratio_checks(ix, "sqlite", store, raw, ("put_many",),
+                                         SQLITE_PUT_MANY_MIN)
+    proofs: Proofs = {} if na else _proofs(layout, _ratio_checks(
+        ix, "sqlite", layout, raw, ("put_many",), SQLITE_PUT_MANY_MIN))
     out.append(_result("sqlite-bulk", "sqlite",
                        f"sqlite: put_many >= {SQLITE_PUT_MANY_MIN}x raw sqlite3"
                        " (one transaction per 1,000)", checks, "x ops/s", na, proofs))
