@@ -364,9 +364,10 @@ _RANGE_OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 #: Types an order can be computed for in MongoDB; anything else is sorted in Python.
 _SORTABLE_TYPES = ["null", "bool", "int", "long", "double", "string", "array", "object"]
 #: The classes within which MongoDB's own sort is compare.py's, by the Python type a
-#: read gives (``$type`` aliases): a field holding one of them (besides null or
+#: read gives (``$type`` aliases): every class of _TYPE_ALIAS but binary data (ordered
+#: by length first), and int64 as read. A field holding one of them (besides null or
 #: nothing) is sorted on directly.
-_NATIVE_CLASS = {bool: "bool", int: "number", Int64: "number", float: "number", str: "string"}
+_NATIVE_CLASS = {**{t: a for t, a in _TYPE_ALIAS.items() if t is not bytes}, Int64: "number"}
 _NEVER = object()
 
 
@@ -887,20 +888,15 @@ class MongoDatastore(Datastore):
                 if found is None:
                     plan.sort_directly()
                     return True
-                guessed = False
-                for field, guess in classes.items():
-                    value = found.get(field)
-                    actual = _NATIVE_CLASS.get(type(value))
-                    if value is None or actual == guess:
-                        continue
-                    if actual is None or field in settled:
-                        guessed = False
-                        break
-                    classes[field] = actual
-                    settled.add(field)
-                    guessed = True
-                if not guessed:
+                held = [(f, type(v)) for f in classes if (v := found.get(f)) is not None]
+                if any(kind not in _NATIVE_CLASS for _, kind in held):
                     break
+                changed = {f: _NATIVE_CLASS[kind] for f, kind in held
+                           if _NATIVE_CLASS[kind] != classes[f]}
+                if not changed or not settled.isdisjoint(changed):
+                    break
+                classes.update(changed)
+                settled.update(changed)
             return collection.find_one(plan.unsortable(), projection={"_id": 1}) is None
 
     # -- lifecycle --------------------------------------------------------------------------
