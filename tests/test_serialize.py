@@ -5,6 +5,7 @@ from __future__ import annotations
 import json as stdlib_json
 import re
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -129,10 +130,19 @@ def test_decode_values_names_the_bad_item() -> None:
     assert decode_values(serialize.msgpack(), [serialize.msgpack().dumps([1]), None], str) == [[1], None]
 
 
-def test_json_dumps_many_equals_dumps_of_each() -> None:
+#: The JSON serializer's two batch encoders, each with what it makes of one ``dumps`` result.
+_BATCHES = [
+    pytest.param(serialize.json.dumps_many, lambda data: data, id="dumps_many"),
+    pytest.param(serialize.json.dumps_texts, bytes.decode, id="dumps_texts"),
+]
+Batch = Callable[[list[Any]], list[Any]]
+
+
+@pytest.mark.parametrize(("batch", "form"), _BATCHES)
+def test_json_batch_equals_dumps_of_each(batch: Batch, form: Callable[[bytes], Any]) -> None:
     values = [v for v in EXACT if v is not None] + [(1, "t"), {"n": None, "s": "null"}]
-    assert serialize.json.dumps_many(values) == [serialize.json.dumps(v) for v in values]
-    assert serialize.json.dumps_many([]) == []
+    assert batch(values) == [form(serialize.json.dumps(v)) for v in values]
+    assert batch([]) == []
 
 
 def _refusals() -> list[Any]:
@@ -153,14 +163,15 @@ def _refusals() -> list[Any]:
     return refusals
 
 
+@pytest.mark.parametrize(("batch", "form"), _BATCHES)
 @pytest.mark.parametrize("bad", _refusals(), ids=repr)
-def test_json_dumps_many_refuses_what_dumps_refuses(bad: Any) -> None:
+def test_json_batch_refuses_what_dumps_refuses(batch: Batch, form: Any, bad: Any) -> None:
     """One bad value anywhere in a batch refuses the batch, with dumps' own message."""
     with pytest.raises(TypeError) as single:
         serialize.json.dumps(bad)
-    batch = [{"a": 1, "b": None}, ["null"], bad, {"z": 2.5}]
+    values = [{"a": 1, "b": None}, ["null"], bad, {"z": 2.5}]
     with pytest.raises(TypeError) as many:
-        serialize.json.dumps_many(batch)
+        batch(values)
     assert str(many.value) == str(single.value)
 
 
@@ -179,16 +190,18 @@ _JSON_TREE = st.recursive(
 )
 
 
+@pytest.mark.parametrize(("batch", "form"), _BATCHES)
 @given(st.lists(_JSON_TREE, max_size=8))
-def test_json_dumps_many_agrees_with_dumps(values: list[Any]) -> None:
+def test_json_batch_agrees_with_dumps(batch: Batch, form: Callable[[bytes], Any],
+                                      values: list[Any]) -> None:
     """The batch check accepts and refuses exactly what the value-by-value one does."""
     try:
-        expected = [serialize.json.dumps(v) for v in values]
+        expected = [form(serialize.json.dumps(v)) for v in values]
     except TypeError as exc:
         with pytest.raises(TypeError, match=re.escape(str(exc))):
-            serialize.json.dumps_many(values)
+            batch(values)
     else:
-        assert serialize.json.dumps_many(values) == expected
+        assert batch(values) == expected
 
 
 def test_encode_values_uses_dumps_without_dumps_many() -> None:

@@ -20,7 +20,7 @@ import json as _json
 import math
 import pickle as _pickle
 import sys as _sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from math import isfinite as _isfinite
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .core.datastore import Datastore
 
 K = TypeVar("K")
+#: JSON text as bytes or as str
+S = TypeVar("S", bytes, str)
 
 _orjson: Any
 try:  # orjson is optional (the ``fast`` extra); the stdlib does the same job more slowly.
@@ -180,10 +182,11 @@ _STR = frozenset({str})
 _LEVEL_WALK = _sys.implementation.name == "cpython"
 
 
-def _all_written_exactly(values: list[Any], datas: list[bytes]) -> bool:
-    """True when ``values``, which strict orjson just encoded as ``datas``, hold nothing JSON would change.
+def _all_written_exactly(values: list[Any], nulls: int) -> bool:
+    """True when ``values``, which strict orjson just encoded, hold nothing JSON would change.
 
-    The same question as :func:`_written_exactly`, for a bulk write, answered
+    ``nulls`` is how many times ``null`` occurs in their JSON texts. The
+    same question as :func:`_written_exactly`, for a bulk write, answered
     level by level in C instead of item by item in Python (0.3 vs 1.0 µs a
     value): each level of every tree at once must hold only exact JSON types
     (enum members, UUIDs and orjson fragments fail here), and the level below
@@ -192,8 +195,6 @@ def _all_written_exactly(values: list[Any], datas: list[bytes]) -> bool:
     other ``null`` (or a str containing the text "null") answers False, and
     the caller takes the slow, exact path.
     """
-    blob = b"\n".join(datas)
-    nulls = b"null" in blob
     nones = 0
     level = values
     while level:
@@ -203,7 +204,7 @@ def _all_written_exactly(values: list[Any], datas: list[bytes]) -> bool:
         if nulls and _NONE in kinds:
             nones += level.count(None)
         level = _gc.get_referents(*level)
-    return not nulls or blob.count(b"null") == nones
+    return nulls == nones
 
 
 def encode_values(serializer: Any, values: list[Any]) -> list[Any]:
@@ -302,37 +303,58 @@ class JSONSerializer:
         return text.encode("utf-8")
 
     def dumps_many(self, values: Sequence[Any]) -> list[bytes]:
-        """:meth:`dumps` of each value: a bulk write's hot path.
+        """:meth:`dumps` of each value: a bulk write's hot path (see :meth:`_strict_batch`).
 
+        Each text is a right-sized copy of orjson's result (orjson is asked
+        for a trailing newline, which the copy leaves off); why, there.
+        """
+        values = list(values)
+        option = _ORJSON_STRICT | (0 if _orjson is None else _orjson.OPT_APPEND_NEWLINE)
+        datas = self._strict_batch(values, b"null", lambda dumps: [
+            dumps(value, option=option)[:-1] for value in values])
+        return [self.dumps(value) for value in values] if datas is None else datas
+
+    def dumps_texts(self, values: Sequence[Any]) -> list[str]:
+        """The JSON text of each value as ``str``: :meth:`dumps_many` for stores that bind text.
+
+        SQLite and PostgreSQL take JSON as a text parameter; decoding each
+        of orjson's results at once is the right-sized copy
+        :meth:`_strict_batch` needs, and saves such a store decoding the
+        bytes of :meth:`dumps_many` again.
+        """
+        values = list(values)
+        texts = self._strict_batch(values, "null", lambda dumps: [
+            dumps(value, option=_ORJSON_STRICT).decode() for value in values])
+        return [self.dumps(value).decode() for value in values] if texts is None else texts
+
+    def _strict_batch(self, values: list[Any], null: S,
+                      encode: Callable[[Callable[..., bytes]], list[S]]) -> list[S] | None:
+        """``encode(orjson.dumps)``, the texts of ``values``, if they hold exactly what they say.
+
+        None when the fast path does not apply or the batch fails: the
+        caller then encodes value by value with :meth:`dumps`, which accepts
+        or names the bad value. ``null`` is JSON's null in the texts' type.
         The values are encoded by strict orjson one by one (it has no bulk
-        call) and then checked all at once by :func:`_all_written_exactly`;
-        a batch that fails the check (or that orjson refuses) is encoded
-        again value by value, which accepts or names the bad value exactly
-        as :meth:`dumps` does.
+        call) and checked all at once by :func:`_all_written_exactly`.
 
-        Each text is kept as a right-sized copy (orjson is asked for a
-        trailing newline, which the copy leaves off), not as orjson's own
-        result: orjson writes into a new 1 KiB buffer and shrinks it in
+        ``encode`` must keep a right-sized copy of each result, not orjson's
+        own bytes: orjson writes into a new 1 KiB buffer and shrinks it in
         place, so a batch that kept its results would pin ~1 KiB of C heap a
         value, each leaving a gap too small for the next buffer. A
         1,000-value write then grew the heap by ~1 MB, which glibc gave back
         to the system after the call and faulted in again on the next one
         (strace: ~5 ``brk`` calls a SQLite ``put_many``, none for sqlite3 by
         hand). With copies, the next value reuses the freed buffer: SQLite
-        ``put_many`` went from 0.76x to 0.85x of raw sqlite3 in the benchmark.
+        ``put_many`` went from 0.76x to 0.84x of raw sqlite3 in the benchmark.
         """
-        values = list(values)
-        if self._fast and _LEVEL_WALK:
-            dumps = _orjson.dumps
-            option = _ORJSON_STRICT | _orjson.OPT_APPEND_NEWLINE
-            try:
-                datas: list[bytes] = [dumps(value, option=option)[:-1] for value in values]
-            except TypeError:
-                pass
-            else:
-                if _all_written_exactly(values, datas):
-                    return datas
-        return [self.dumps(value) for value in values]
+        if not (self._fast and _LEVEL_WALK):
+            return None
+        try:
+            texts = encode(_orjson.dumps)
+        except TypeError:
+            return None
+        nulls = null[:0].join(texts).count(null)
+        return texts if _all_written_exactly(values, nulls) else None
 
     def loads(self, data: bytes | str) -> Any:
         # orjson reads integers beyond 64 bits as floats; any run of 19+ digits

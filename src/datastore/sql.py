@@ -53,8 +53,8 @@ from .sqlquery import (
     SQLiteDialect,
     check_table_name,
     index_field,
-    json_texts,
     plan_query,
+    query_copies,
 )
 
 __all__ = ["SQLDatastore", "from_url"]
@@ -839,7 +839,8 @@ class SQLDatastore(Datastore):
         length range); anything else goes item by item through
         :meth:`_check_item` and the core helpers, which also word the
         errors. Each engine's upsert then builds its statements' parameters
-        from these two columns.
+        from these two columns; JSON values come as ``str`` where the
+        dialect binds them as text (:attr:`Dialect.json_as_text`).
         """
         pairs = list(items.items() if isinstance(items, Mapping) else items)
         if not pairs:
@@ -858,6 +859,8 @@ class SQLDatastore(Datastore):
                 strings = self._checked_strings(keys, values)
         else:
             strings = self._checked_strings(keys, values)
+        if self._json and self._dialect.json_as_text:
+            return strings, self._serializer.dumps_texts(values)
         return strings, encode_values(self._serializer, list(values))
 
     def _checked_strings(self, keys: Sequence[Any], values: Sequence[Any]) -> list[str]:
@@ -1007,11 +1010,9 @@ class SQLDatastore(Datastore):
         order, so a key given twice ends with its last value.
         """
         path = shared_path(strings)
-        if path is not None:
-            values, docs = json_texts(stored) if self._json else (stored, None)
-            if not docs:
-                self._upsert_path_rows(cur, path, strings, values)
-                return
+        if path is not None and not (self._json and query_copies(stored)):
+            self._upsert_path_rows(cur, path, strings, stored)
+            return
         rows = self._dialect.rows(strings, stored, self._json)
         if max(map(len, rows)) == 3:
             self._upsert_multi(cur, rows)

@@ -245,21 +245,20 @@ def by_path(strings: Sequence[str]) -> dict[str, list[str]]:
     return groups
 
 
-def json_texts(stored: Sequence[bytes]) -> tuple[list[str], dict[int, str]]:
-    """UTF-8 JSON ``stored`` as str, and the query copies some of them need, by position.
+def query_copies(texts: Sequence[str]) -> dict[int, str]:
+    """The query copies some of the JSON ``texts`` need, by position.
 
     Only a text holding ``\\u0000`` or ``\\u0001`` needs a copy (see
     :func:`query_document`); one look over all of them settles the common
     case of none.
     """
-    texts = list(map(bytes.decode, stored))
     docs: dict[int, str] = {}
     if "\\u000" in "".join(texts):
         for index, text in enumerate(texts):
             doc = query_document(text)
             if doc is not None:
                 docs[index] = doc
-    return texts, docs
+    return docs
 
 
 class Fields(enum.Enum):
@@ -336,6 +335,9 @@ class Dialect:
     #: of ties by key (SQLite, PostgreSQL 13+'s incremental sort); also
     #: descending where a descending order must match an index exactly (MySQL).
     index_directions: tuple[str, ...] = ("a",)
+    #: Whether JSON values are bound as ``str`` (bulk writes then encode them
+    #: straight to text) rather than as UTF-8 bytes.
+    json_as_text = True
 
     # -- identifiers and plain parameters -------------------------------------------
 
@@ -377,8 +379,10 @@ class Dialect:
         """The parameters of the upserts of keys ``strings`` (see :meth:`upserts`), in order.
 
         ``stored[i]`` is the serialized value of ``strings[i]``; ``json``
-        says that the values are UTF-8 JSON text, which queries read.
-        Built a column at a time: this runs for every object written.
+        says that the values are JSON text, which queries read: ``str``
+        where the dialect binds JSON as text (:attr:`json_as_text`), else
+        UTF-8 bytes. Built a column at a time: this runs for every object
+        written.
         """
         raise NotImplementedError
 
@@ -627,10 +631,10 @@ class SQLiteDialect(Dialect):
         # None is bound through the sqlite3 module's slow adaptation path; the
         # common row (no query copy) leaves ``doc`` to a literal NULL instead.
         paths = path_strings(strings)
+        rows: list[tuple[Any, ...]] = list(zip(paths, strings, stored, strict=True))
         if not json:
-            return list(zip(paths, strings, stored, strict=True))
-        texts, docs = json_texts(stored)
-        rows: list[tuple[Any, ...]] = list(zip(paths, strings, texts, strict=True))
+            return rows
+        docs = query_copies(stored)
         for index, doc in docs.items():
             rows[index] = (*rows[index], doc)
         return rows
@@ -753,10 +757,9 @@ class PostgreSQLDialect(Dialect):
 
     def rows(self, strings: list[str], stored: list[Any], json: bool) -> list[tuple[Any, ...]]:
         # ``doc`` is the value text itself (the same object) unless it needs a query copy.
-        texts, docs = json_texts(stored)
-        rows: list[tuple[Any, ...]] = list(zip(path_strings(strings), strings, texts, texts,
+        rows: list[tuple[Any, ...]] = list(zip(path_strings(strings), strings, stored, stored,
                                                strict=True))
-        for index, doc in docs.items():
+        for index, doc in query_copies(stored).items():
             rows[index] = (*rows[index][:3], doc)
         return rows
 
@@ -858,6 +861,8 @@ class MySQLDialect(Dialect):
     max_name = 64
     drops_pinned_terms = True
     index_directions = ("a", "d")
+    # PyMySQL sends bytes as one hex literal (a C call), a str escaped in Python.
+    json_as_text = False
     #: The longest string (UTF-8 bytes) an indexed field may hold.
     index_str_bytes = 768
     type_names = {
