@@ -198,6 +198,43 @@ def test_put_is_one_round_trip(store: MemcachedDatastore) -> None:
     assert store.get("/rt/a") == {"x": 1}  # its name went with the evicted log
 
 
+def test_a_large_put_many_streams_its_sets_and_appends_once(store: MemcachedDatastore) -> None:
+    """Sets go out STREAM at a time within one exchange per CHUNK; the names are appended once, last."""
+    from datastore import memcached
+
+    count = 2 * memcached.CHUNK + memcached.STREAM + 7  # three exchanges, the last of two parts
+    items = [(f"/st/m{i:05d}", {"i": i}) for i in range(count)]
+    store.put("/st/first", 0)  # connects, and lists the collection in its ancestors
+    client = store._client._client()
+    sock = client.sock
+    real = sock.sendall
+    sent: list[bytes] = []
+    calls: list[str] = []
+    _count_calls(store._client, calls)
+
+    class Recorder:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(sock, name)
+
+        def sendall(self, data: bytes) -> None:
+            sent.append(bytes(data))
+            real(data)
+
+    client.sock = Recorder()
+    try:
+        store.put_many(items)
+    finally:
+        client.sock = sock
+    assert calls == ["store_commands"] * 3
+    per_chunk = -(-memcached.CHUNK // memcached.STREAM)
+    assert len(sent) == 2 * per_chunk + 2  # each part as soon as it is formatted
+    assert [part.count(b"append ") for part in sent] == [0] * (len(sent) - 1) + [1]
+    assert sum(part.count(b"set ") for part in sent) == count
+    listed = [str(k) for k in store.query(Query(Key("/st"), keys_only=True))]
+    assert sorted(listed) == sorted(["/st/first", *(k for k, _ in items)])
+    assert store.get_many([k for k, _ in items]) == [v for _, v in items]
+
+
 def test_hash_collision_detected(store: MemcachedDatastore) -> None:
     """An item under a key's hash that names another key is reported, never returned."""
     client = raw_client()
@@ -427,6 +464,12 @@ def test_a_dropped_connection_is_retried_once(store: MemcachedDatastore) -> None
     store.put("/drop", {"n": 2})  # the one-round-trip put retries too
     assert store.get("/drop") == {"n": 2}
     assert [v for v in store.query(Query(Key("/")))] == [{"n": 2}]
+    store._client._client().sock.shutdown(socket.SHUT_RDWR)
+    many = [(f"/drop/m{i}", i) for i in range(600)]  # several parts: all sent again, once
+    store.put_many(many)
+    assert store.get_many([k for k, _ in many]) == list(range(600))
+    assert sorted(str(k) for k in store.query(Query(Key("/drop"), keys_only=True))) == sorted(
+        k for k, _ in many)
 
 
 def test_each_thread_has_its_own_client_and_close_closes_all(store: MemcachedDatastore) -> None:

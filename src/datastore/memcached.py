@@ -93,6 +93,8 @@ DEFAULT_MAX_ITEM_SIZE = 1024 * 1024
 _ITEM_OVERHEAD = 400
 #: Item keys fetched per multi-get (one round trip for a 1,000-key get_many).
 CHUNK = 1000
+#: Sets a bulk write formats and sends at a time (see ``_put_pipelined``).
+STREAM = 250
 #: Attempts to append to (or create) one log before giving up under contention.
 CAS_ATTEMPTS = 100
 #: Largest single append to a log (a big put_many appends in several steps).
@@ -446,7 +448,7 @@ class MemcachedDatastore(Datastore):
         item_key = self._value_key(key)
         try:
             if client.__class__ is _ThreadClients and client.single_server:
-                reply = client.store_commands([b"delete %b\r\n" % item_key.encode("ascii")])[0]
+                reply = client.store_commands([b"delete %b\r\n" % item_key.encode("ascii")], 1)[0]
                 if reply not in (b"DELETED", b"NOT_FOUND"):
                     raise _reply_error(reply)
             else:
@@ -508,31 +510,45 @@ class MemcachedDatastore(Datastore):
         """:meth:`_put_records` in one round trip per CHUNK values on the store's own connection.
 
         The sets and, after the last of them, one append per collection go
-        out in one write: the same commands in the same order as the usual
+        out in one exchange: the same commands in the same order as the usual
         path, without waiting between them. A collection whose append is
         refused (its log missing or full), or whose names exceed one append,
-        goes the usual way afterwards.
+        goes the usual way afterwards. The sets are formatted and sent
+        STREAM at a time, so that the server stores the first ones while
+        the next are formatted (1,000 values at 10k objects, pinned: 0.80-0.83x
+        -> 0.86-0.88x of pymemcache's ``set_many``, which hides the server's
+        time behind its own slower reading of the replies).
         """
         appends = [(path, _entries(_MEMBER, list(names))) for path, names in by_path.items()]
         appends = [(path, lines) for path, lines in appends if len(lines) <= APPEND_BYTES]
-        sets = [b"set %b 0 0 %d\r\n%b\r\n" % (item_key.encode("ascii"), len(record), record)
-                for item_key, record in items.items()]  # _storage_command, inlined
         tail = [_storage_command(b"append", self._log_key(path), lines) for path, lines in appends]
+        pairs = list(items.items())
+
+        def commands(start: int, end: int) -> Iterator[bytes]:
+            """The sets of ``pairs[start:end]``, STREAM a part, the tail with the last part."""
+            for at in range(start, end, STREAM):
+                part = [b"set %b 0 0 %d\r\n%b\r\n" % (item_key.encode("ascii"), len(record), record)
+                        for item_key, record in pairs[at : min(at + STREAM, end)]]  # _storage_command
+                if at + STREAM >= end == len(pairs):
+                    part += tail
+                yield b"".join(part)
+
         replies: list[bytes] = []
         try:
             try:
-                for start in range(0, len(sets), CHUNK):
-                    last = start + CHUNK >= len(sets)
-                    replies += client.store_commands(sets[start : start + CHUNK] + (tail if last else []))
+                for start in range(0, len(pairs), CHUNK):
+                    end = min(start + CHUNK, len(pairs))
+                    count = end - start + (len(tail) if end == len(pairs) else 0)
+                    replies += client.store_commands(commands(start, end), count)
             except _FAILURES as exc:
                 self._reraise(exc)
         except BackendError:
             self._index_records(by_path)  # as the usual path: what was stored must be listed
             raise
-        stored = replies[: len(sets)]
-        failed = ([] if stored.count(b"STORED") == len(sets) else
+        stored = replies[: len(pairs)]
+        failed = ([] if stored.count(b"STORED") == len(pairs) else
                   [item_key for item_key, reply in zip(items, stored, strict=True) if reply != b"STORED"])
-        done = {path for (path, _), reply in zip(appends, replies[len(sets) :], strict=True)
+        done = {path for (path, _), reply in zip(appends, replies[len(pairs) :], strict=True)
                 if reply == b"STORED"}
         self._index_records(by_path, appended=done)
         if failed:
@@ -810,22 +826,25 @@ class _ThreadClients:
         setattr(self, name, call)
         return call
 
-    def store_commands(self, commands: list[bytes]) -> list[bytes]:
-        """Send storage commands (or deletes) in one write; return their reply lines, one each.
+    def store_commands(self, parts: Iterable[bytes], count: int) -> list[bytes]:
+        """Send storage commands (or deletes) in one exchange; return their ``count`` reply lines.
 
         pymemcache sends one command name per call, so a put's ``set`` and
         ``append`` would cost two round trips; written together they cost
-        one. Each storage command answers exactly one line (``STORED``,
-        ``NOT_STORED``, ``SERVER_ERROR ...``; a refused value's data is
-        skipped by the server), as does ``delete`` (``DELETED``,
-        ``NOT_FOUND``), so exactly that many lines are read and nothing is
-        left on the connection (and a delete skips pymemcache's per-call
-        checks, as a get does: see :meth:`retrieve`). (pymemcache's ``raw_command``
-        cannot do this: it drops reply lines that arrive in a separate
-        packet.) Single-server clients only; retried once on a dropped
-        connection, which at worst appends a name twice (folded on read).
+        one. ``parts`` are whole commands, joined, each sent as soon as it is
+        made: a caller that formats them lazily has the server at work on
+        the first while it formats the next. Each storage command answers
+        exactly one line (``STORED``, ``NOT_STORED``, ``SERVER_ERROR ...``;
+        a refused value's data is skipped by the server), as does ``delete``
+        (``DELETED``, ``NOT_FOUND``), so exactly ``count`` lines are read and
+        nothing is left on the connection (and a delete skips pymemcache's
+        per-call checks, as a get does: see :meth:`retrieve`). (pymemcache's
+        ``raw_command`` cannot do this: it drops reply lines that arrive in
+        a separate packet.) Single-server clients only; retried once on a
+        dropped connection, which at worst appends a name twice (folded on
+        read).
         """
-        return self._exchange(b"".join(commands), functools.partial(_read_lines, count=len(commands)))
+        return self._exchange(parts, functools.partial(_read_lines, count=count))
 
     def retrieve(self, item_keys: list[str]) -> dict[str, bytes]:
         """The values of those of ``item_keys`` that exist: one ``get`` and its reply.
@@ -838,21 +857,29 @@ class _ThreadClients:
         once on a dropped connection (a read changes nothing); any other
         failure closes the connection, which may hold unread replies.
         """
-        return self._exchange(b"get " + " ".join(item_keys).encode("ascii") + b"\r\n", _read_values)
+        return self._exchange([b"get " + " ".join(item_keys).encode("ascii") + b"\r\n"], _read_values)
 
-    def _exchange(self, request: bytes, read: Callable[[Any], T]) -> T:
-        """Send ``request`` on this thread's connection and ``read`` its reply from the socket.
+    def _exchange(self, request: Iterable[bytes], read: Callable[[Any], T]) -> T:
+        """Send ``request``, its parts in order, on this thread's connection and ``read`` its reply.
 
-        Retried once on a dropped connection (the client reconnects); any
-        other failure closes the connection, which may hold unread replies.
+        Retried once on a dropped connection (the client reconnects), which
+        sends again the parts the dropped one took; any other failure closes
+        the connection, which may hold unread replies.
         """
+        sent: list[bytes] = []
+        parts = iter(request)
         for attempt in (1, 2):
             client = self._client()
             try:
                 if client.sock is None:
                     client.version()  # pymemcache connects on a connection's first command
-                client.sock.sendall(request)
-                return read(client.sock)
+                sock = client.sock
+                for part in sent:
+                    sock.sendall(part)
+                for part in parts:
+                    sent.append(part)
+                    sock.sendall(part)
+                return read(sock)
             except _RETRY_FOR:
                 client.close()
                 if attempt == 2:
