@@ -353,6 +353,8 @@ class JSONSerializer:
             texts = encode(_orjson.dumps)
         except TypeError:
             return None
+        # Joined with nothing: no JSON text ends with a part of "null" that the
+        # next one could complete (none starts with "u" or "l").
         nulls = null[:0].join(texts).count(null)
         return texts if _all_written_exactly(values, nulls) else None
 
