@@ -74,8 +74,8 @@ def _k(size: int) -> str:
 Check = tuple[str, float, bool, str]
 
 
-#: label of a check -> (who proves it, their figure, whether they meet the same threshold)
-Proofs = dict[str, tuple[str, float, bool]]
+#: label of a check -> (who proves it, their figure, whether they meet the same threshold, a note)
+Proofs = dict[str, tuple[str, float, bool, str]]
 
 
 def _result(tid: str, group: str, target: str, checks: list[Check],
@@ -84,8 +84,9 @@ def _result(tid: str, group: str, target: str, checks: list[Check],
 
     A missed check is out of reach when ``proofs`` holds, for its label, a
     measurement of the raw driver doing the store's work by hand that
-    misses the same threshold: no library can beat the driver it calls. A
-    line is OUT OF REACH when every miss is, and then names each proof.
+    misses the same threshold: no library can beat the driver it calls (or,
+    for a field index, see :func:`_index_proofs`). A line is OUT OF REACH
+    when every miss is, and then names each proof.
     """
     if na is not None or not checks:
         return {"id": tid, "group": group, "target": target, "status": "N/A",
@@ -99,15 +100,17 @@ def _result(tid: str, group: str, target: str, checks: list[Check],
     def say(label: str, value: float, note: str) -> str:
         text = f"{label} {value:.2f}{unit}{note}"
         if status == "OUT OF REACH":
-            who, figure, _ = proofs[label]
-            text += f" ({who} by hand: {figure:.2f}{unit})"
+            who, figure, _, extra = proofs[label]
+            text += f" ({who} by hand: {figure:.2f}{unit}{extra})"
         return text
 
     detail = ", ".join(say(label, value, note) for label, value, _, note in shown[:6])
     if len(shown) > 6:
         detail += f" (+{len(shown) - 6} more)"
+    by_index = any(proofs[c[0]][3] for c in bound)
     lead = {"PASS": "all: ", "MISS": "missed: ", "OUT OF REACH": "missed, as is the raw driver doing"
-            " the same work: "}[status]
+            " the same work" + (" (or by no more than its index costs it)" if by_index else "")
+            + ": "}[status]
     return {
         "id": tid, "group": group, "target": target, "status": status,
         "detail": lead + detail,
@@ -175,7 +178,25 @@ def _ratio_checks(ix: Index, group: str, a: str | None, b: str | None,
 
 def _proofs(who: str | None, checks: list[Check]) -> Proofs:
     """``who``'s checks (the same rule, the raw driver doing the store's work) as proofs."""
-    return {} if who is None else {label: (who, value, ok) for label, value, ok, _ in checks}
+    return {} if who is None else {label: (who, value, ok, "") for label, value, ok, _ in checks}
+
+
+def _index_proofs(proofs: Proofs, own: list[Check], unit: str) -> Proofs:
+    """``proofs`` of a store with field indexes, where its own overhead is within the threshold.
+
+    An index is work the user asks for and the bare raw driver does not do:
+    on MariaDB its two B-trees alone cost a single put ~10% (measured by the
+    ``+layout+index`` peer, the store's DDL by hand). Where the store meets
+    the threshold against that peer (``own``: the store's checks against
+    it), what remains of its miss against the bare driver is the index's
+    cost, which no library can remove; the note gives the store's own ratio.
+    """
+    out = dict(proofs)
+    for label, value, ok, _ in own:
+        if ok and label in out:
+            who, figure, _, _ = out[label]
+            out[label] = (who, figure, False, f"; the store {value:.2f}{unit} of it")
+    return out
 
 
 def _same_work_peer(ix: Index, group: str, store: str) -> str | None:
@@ -212,8 +233,11 @@ def _networked(ix: Index, group: str, who: str, store: str | None, base: str | N
     def rule(work: Iterable[str], limit: float, time: bool) -> tuple[list[Check], Proofs]:
         if na:
             return [], {}
-        return (_ratio_checks(ix, group, store, base, work, limit, time),
-                _proofs(proof, _ratio_checks(ix, group, proof, base, work, limit, time)))
+        proofs = _proofs(proof, _ratio_checks(ix, group, proof, base, work, limit, time))
+        if proof and store and "indexes=" in store:
+            own = _ratio_checks(ix, group, store, proof, work, limit, time)
+            proofs = _index_proofs(proofs, own, "x time" if time else "x ops/s")
+        return _ratio_checks(ix, group, store, base, work, limit, time), proofs
 
     checks, proofs = rule(SINGLE, SINGLE_TIME_MAX, True)
     single = _result("net-single", group, f"{who}: single-op time <= {SINGLE_TIME_MAX:.2f}x {base_label}",
@@ -329,7 +353,7 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
                     q_hand = ix.get(group, hand, "query_pushdown", top) if hand else None
                     if q_hand is not None:
                         speedup = q_hand / q_raw
-                        proofs[label] = (f"{hand}'s own query", speedup, speedup >= QUERY_SPEEDUP_MIN)
+                        proofs[label] = (f"{hand}'s own query", speedup, speedup >= QUERY_SPEEDUP_MIN, "")
             out.append(_result("query-speedup", group,
                                f"{who}: pushed-down query >= {QUERY_SPEEDUP_MIN:.0f}x fetch-all-"
                                "and-filter (largest size)", query_checks, "x faster", na, proofs))
@@ -344,7 +368,7 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
                 h_big = ix.get(group, hand, "query_pushdown", sizes[-1]) if hand else None
                 if h_small and h_big:
                     hand_growth = h_small / h_big
-                    proofs[label] = (f"{hand}'s own query", hand_growth, hand_growth <= QUERY_GROWTH_MAX)
+                    proofs[label] = (f"{hand}'s own query", hand_growth, hand_growth <= QUERY_GROWTH_MAX, "")
             out.append(_result("query-flat", group,
                                f"{who}: query cost follows the page, not the collection (time "
                                f"grows <= {QUERY_GROWTH_MAX:.0f}x from smallest to largest size)",
@@ -375,7 +399,7 @@ def evaluate(data: dict[str, Any]) -> list[dict[str, Any]]:
             peer_growth = _growth(ix, group, proof, w, small, big) if proof else None
             if peer_growth is not None:
                 # The raw driver doing the store's work, judged by the same rule.
-                flat_proofs[label] = (str(proof), *_flat(peer_growth, engine))
+                flat_proofs[label] = (str(proof), *_flat(peer_growth, engine), "")
         out.append(_result("flat", group,
                            f"{who}: per-op time flat across sizes (grows <= "
                            f"{FLAT_GROWTH_MAX}x, or <= {ENGINE_MARGIN}x the raw driver's own "

@@ -375,3 +375,23 @@ def test_pin_finds_the_servers_by_their_loopback_ports() -> None:
     with pytest.raises(pinning.PinningError, match="run without --pin"), pinning.pinned(nobody):
         pass
     assert os.sched_getaffinity(0) == before  # refused before pinning anything
+
+
+def test_an_indexed_store_misses_the_bare_driver_out_of_reach_only_by_its_index_cost() -> None:
+    """An indexes= store's miss against the bare raw driver is the index's cost when the store
+    meets the threshold against the raw driver keeping the same index by hand; not otherwise."""
+    store = "SQLDatastore(indexes=score)"
+
+    def net_single(store_ops: float) -> dict[str, Any]:
+        rows = [("mysql", "SQLDatastore", "store", "put", 1000, 100.0),
+                ("mysql", store, "store", "put", 1000, store_ops),
+                ("mysql", "PyMySQL", "raw", "put", 1000, 100.0),
+                ("mysql", "PyMySQL+layout+index", "peer", "put", 1000, 91.0)]  # the index: 1.099x
+        return next(t for t in targets.evaluate(_data(rows))
+                    if t["id"] == "net-single" and t["target"].startswith(f"mysql {store}:"))
+
+    found = net_single(88.0)  # 1.14x the bare driver, 1.03x the index by hand
+    assert found["status"] == "OUT OF REACH"
+    assert "PyMySQL+layout+index by hand: 1.10x time; the store 1.03x time of it" in found["detail"]
+    assert "or by no more than its index costs it" in found["detail"]
+    assert net_single(80.0)["status"] == "MISS"  # 1.14x the index by hand: the store's own cost
