@@ -69,14 +69,14 @@ GROUPS: list[Group] = [
         Entry("psycopg+index", "peer", sql.indexed_psycopg),
         Entry("psycopg+layout", "peer", sql.layout_psycopg),
         Entry("psycopg+layout+index", "peer", sql.layout_indexed_psycopg),
-    ], ops=1000, bulk_calls=3, aliases=("postgres", "pg")),
+    ], ops=2000, bulk_calls=6, aliases=("postgres", "pg")),
     Group("mysql", "SQLDatastore (MySQL/MariaDB) vs PyMySQL", [
         Entry("SQLDatastore", "store", sql.mysql_store),
         Entry("SQLDatastore(indexes=score)", "store", sql.mysql_indexed_store),
         Entry("PyMySQL", "raw", sql.raw_pymysql),
         Entry("PyMySQL+layout", "peer", sql.layout_pymysql),
         Entry("PyMySQL+layout+index", "peer", sql.layout_indexed_pymysql),
-    ], ops=1000, bulk_calls=3, aliases=("mariadb",)),
+    ], ops=2000, bulk_calls=6, aliases=("mariadb",)),
     Group("s3", "S3Datastore vs boto3", [
         Entry("S3Datastore", "store", aws.s3_store),
         Entry("boto3", "raw", aws.raw_boto3),
