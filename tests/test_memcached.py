@@ -87,6 +87,21 @@ class TestMemcachedRawBytes(TestMemcached):
         clean(ds._prefix, serializer=None)
 
 
+class TestMemcachedSmallSegments(TestMemcached):
+    """The suite with a new log segment every few names and a compaction on every query."""
+
+    differential_examples = 20
+
+    @pytest.fixture
+    def store(self) -> Iterator[MemcachedDatastore]:
+        ds = fresh()
+        ds._segment_bytes = 40
+        ds._compact_min = 0
+        yield ds
+        ds.close()
+        clean(ds._prefix)
+
+
 # -- keys and sizes ------------------------------------------------------------------------------
 
 
@@ -291,9 +306,13 @@ def test_concurrent_puts_deletes_and_compactions_keep_every_value_indexed(
     """Racing puts, deletes and compacting queries: once they stop, every stored value is listed.
 
     Every query compacts the log here (``_compact_min = 0``), so compactions
-    race with puts of names whose values they just saw missing.
+    race with puts of names whose values they just saw missing; two stores
+    write, each moving on to new segments every few names.
     """
-    store._compact_min = 0
+    second = MemcachedDatastore(servers(), prefix=store._prefix)
+    for each in (store, second):
+        each._compact_min = 0
+        each._segment_bytes = 50
     keys = [Key(f"/race/k{i}") for i in range(2)]
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -303,10 +322,11 @@ def test_concurrent_puts_deletes_and_compactions_keep_every_value_indexed(
         try:
             for _ in range(40):
                 key = rng.choice(keys)
+                writer = (store, second)[seed % 2]
                 if rng.random() < 0.5:
-                    store.put(key, seed)
+                    writer.put(key, seed)
                 else:
-                    store.delete(key)
+                    writer.delete(key)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -333,6 +353,7 @@ def test_concurrent_puts_deletes_and_compactions_keep_every_value_indexed(
         stored = {k for k, v in zip(keys, store.get_many(keys), strict=True) if v is not None}
         listed = set(store.query(Query(Key("/race"), keys_only=True)))
         assert listed == stored, round_
+    second.close()
 
 
 # -- the index log ---------------------------------------------------------------------------------
@@ -363,20 +384,72 @@ def test_delete_writes_no_index_and_queries_compact(store: MemcachedDatastore) -
     assert list(store.query(Query(Key("/c")))) == ["again", 35, 36, 37, 38, 39]
 
 
-def test_full_log_is_compacted_then_refused(store: MemcachedDatastore) -> None:
-    """A log at memcached's item size is compacted by the put that meets it, else ValueError."""
+def _segments(store: MemcachedDatastore, path: str) -> list[list[bytes]]:
+    """The lines of each segment of ``path``'s log (after its header), read behind the store's back."""
+    tail = store._tail(path)
+    client = raw_client()
+    try:
+        top = int(client.get(tail.top_key) or b"0")
+        found = client.get_many([tail.segment_key(n) for n in range(top + 1)])
+    finally:
+        client.close()
+    return [bytes(found[k]).split(b"\n")[1:-1] for k in (tail.segment_key(n) for n in range(top + 1))
+            if k in found]
+
+
+def test_a_collection_outgrows_one_item_in_segments(store: MemcachedDatastore) -> None:
+    """Names beyond memcached's item size go on in new segments: nothing is refused or lost."""
+    store._segment_bytes = 10**9  # move on only when memcached refuses the append
     long = "n" * 400
-    first = [(f"/f/{long}{i}", i) for i in range(2000)]  # ~820 KB of names
-    store.put_many(first)
-    store.delete_many([k for k, _ in first])
-    second = [(f"/f/{long}x{i}", i) for i in range(2000)]
-    store.put_many(second)  # does not fit beside the dead names: compacted, then appended
-    assert len(list(store.query(Query(Key("/f"), keys_only=True)))) == 2000
-    third = [(f"/f/{long}y{i}", i) for i in range(2000)]
-    with pytest.raises(ValueError, match="full"):
-        store.put_many(third)
-    assert store.get_many([k for k, _ in third]) == [None] * 2000  # values taken back out
-    assert len(list(store.query(Query(Key("/f"), keys_only=True)))) == 2000
+    batches = [[(f"/f/{long}{tag}{i}", i) for i in range(2000)] for tag in "xyz"]  # ~820 KB each
+    for batch in batches:
+        store.put_many(batch)
+    assert len(_segments(store, "/f")) >= 3
+    other = MemcachedDatastore(servers(), prefix=store._prefix)
+    try:
+        listed = {str(k) for k in other.query(Query(Key("/f"), keys_only=True))}
+    finally:
+        other.close()
+    assert listed == {k for batch in batches for k, _ in batch}
+
+
+def test_segments_roll_and_compaction_keeps_each_live_name_once(store: MemcachedDatastore) -> None:
+    store._segment_bytes = 60  # a new segment every eight names (7 bytes a line)
+    store._compact_min = 0
+    for i in range(30):
+        store.put(f"/r/k{i:02d}", i)
+    for i in range(0, 30, 3):
+        store.put(f"/r/k{i:02d}", -i)  # listed again, in a later segment
+    store.delete_many([f"/r/k{i:02d}" for i in range(0, 30, 2)])  # over half the lines dead
+    before = _segments(store, "/r")
+    assert len(before) >= 5
+    assert sum(map(len, before)) == 40  # 30 + 10 names (/r is listed as a child in /)
+    live = {f"k{i:02d}" for i in range(1, 30, 2)}
+    assert {k.name for k in store.query(Query(Key("/r"), keys_only=True))} == live
+    after = [line for segment in _segments(store, "/r") for line in segment]
+    assert sorted(after) == sorted(b'n"%s"' % name.encode() for name in live)  # each once
+    assert len(_segments(store, "/r")) == len(before)  # emptied segments stay, a header each
+    assert sorted(store.query(Query(Key("/r")))) == sorted(
+        -i if i % 3 == 0 else i for i in range(1, 30, 2))
+
+
+def test_a_cleared_log_is_found_again_by_a_store_that_was_on_a_later_segment(
+    store: MemcachedDatastore,
+) -> None:
+    """A store still on segment N after another cleared the log re-creates N and its t item."""
+    store._segment_bytes = 30
+    for i in range(20):
+        store.put(f"/z/{i}", i)
+    assert store._tail("/z").segment >= 3
+    store._segment_bytes = 10**9  # the next put stays on that segment
+    clean(store._prefix)  # another store clears everything: segments and t items
+    store.put("/z/again", 1)
+    other = MemcachedDatastore(servers(), prefix=store._prefix)
+    try:
+        assert list(other.query(Query(Key("/z"), keys_only=True))) == [Key("/z/again")]
+        assert list(other.query(Query(Key("/"), recursive=True))) == [1]
+    finally:
+        other.close()
 
 
 def test_evicted_ancestor_is_listed_again(store: MemcachedDatastore) -> None:

@@ -96,22 +96,32 @@ class IndexedPymemcache(RawPymemcache):
     """pymemcache keeping the store's kind of index by hand: set, then append the name to a log item.
 
     The work the store must do for queries to find a put (memcached cannot
-    list items): two commands, two round trips with pymemcache's API. Deletes
-    touch the value only, as in the store.
+    list items): two commands, two round trips with pymemcache's API. As the
+    store does, it moves on to a new log item (numbered by ``incr`` of a
+    counter item) after appending 64 KiB to one, so that an append never
+    copies a large item. Deletes touch the value only, as in the store.
     """
 
-    label = "pymemcache.Client, set + append of the name to a log item per put (the store's work)"
+    label = ("pymemcache.Client, set + append of the name to a log item per put, a new log item"
+             " every 64 KiB (the store's work)")
+    SEGMENT_BYTES = 64 * 1024
 
     def __init__(self) -> None:
         super().__init__()
-        self.log = self.prefix + "log"
-        self.c.set(self.log, b"", noreply=False)
-        self.written.add(self.log)
+        self.top = self.prefix + "top"
+        self.c.set(self.top, b"0", noreply=False)
+        self.written.add(self.top)
+        self.segment, self.appended = 0, 0
 
     def _append(self, names: list[str]) -> None:
         lines = "".join(name + "\n" for name in names).encode()
-        if not self.c.append(self.log, lines, noreply=False):
-            self.c.add(self.log, lines, noreply=False)
+        if self.appended >= self.SEGMENT_BYTES:
+            self.segment, self.appended = int(self.c.incr(self.top, 1, noreply=False)), 0
+        log = f"{self.prefix}log.{self.segment}"
+        if not self.c.append(log, lines, noreply=False):
+            self.c.add(log, lines, noreply=False)
+            self.written.add(log)
+        self.appended += len(lines)
 
     def put(self, key: str, value: Any) -> None:
         self.c.set(key, dumps(value), noreply=False)

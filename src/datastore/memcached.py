@@ -8,31 +8,39 @@ this store maps every key and keeps its own index:
   ``PREFIX:v:<blake2b of the key>``; the item's value is ``key + NUL +
   serialized value``, so that queries return the real key and a hash
   collision (or a foreign writer) is detected;
-* the index is one append-only *log* item ``PREFIX:l:<blake2b of a path>``
-  per collection path and per ancestor of one: a header line naming the
-  path, then lines naming members of the collection (``key.path == path``,
-  named by the last namespace of the key, see :mod:`datastore.indexing`) and
-  child segments below it that lead to other collections.
+* the index is one append-only *log* per collection path and per ancestor
+  of one: lines naming members of the collection (``key.path == path``,
+  named by the last namespace of the key, see :mod:`datastore.indexing`)
+  and child segments below it that lead to other collections. A log is a
+  run of *segment* items, ``PREFIX:l:<blake2b of the path>`` and then the
+  same key with ``.1``, ``.2``, ...; each starts with a header line naming
+  the path, and the item ``PREFIX:t:<same hash>`` holds the number of the
+  last segment (no item: only the first).
 
 Writes cost one round trip whatever the collection size, because
-memcached's ``append`` is atomic on the server (the server copies the log
-item to append to it, so its own share grows with the log: see
-``docs/stores/memcached.rst``):
+memcached's ``append`` is atomic on the server. The server copies an item
+to append to it, so a store moves on to a new segment (``incr`` of the
+``t`` item) after appending SEGMENT_BYTES to one, or when one reaches
+memcached's item size: an append copies a few KiB whatever the
+collection's size, and a collection holds as many names as memcached has
+memory:
 
-* put: write the value, then append its name to the collection's log
-  (``add`` creates a missing log). The first put of a collection by a store
-  instance, or one that had to re-create the log, also appends the child
-  segment to each ancestor's log (and again every ``REGISTER_EVERY`` seconds,
-  which repairs an evicted ancestor);
+* put: write the value, then append its name to the collection's current
+  segment (``add`` creates a missing one). The first put of a collection
+  by a store instance, or one that had to create a segment, also appends
+  the child segment to each ancestor's log (and again every
+  ``REGISTER_EVERY`` seconds, which repairs an evicted ancestor);
 * delete: delete the value, nothing else. Queries fetch every listed value
   and drop the missing ones, so a name without a value is harmless.
 
-A query that reads a log with many more lines than live members rewrites it
-(``cas`` on the token it read before fetching the values). It drops only
-names whose value it saw missing; a put of such a name after that check
-appends *after* writing its value, which changes the token, so the
-rewrite fails and loses nothing. What eviction does to query results is
-documented in ``docs/stores/memcached.rst``.
+A query that reads a log with many more lines than live members rewrites
+each segment that loses lines (``cas`` on the token it read before
+fetching the values), keeping a live name in the last segment that lists
+it. It drops only names whose value it saw missing; a put of such a name
+after that check appends *after* writing its value, which changes the
+token of the segment it appends to (or goes to a segment the query did not
+read), so that rewrite fails and loses nothing. What eviction does to
+query results is documented in ``docs/stores/memcached.rst``.
 """
 
 from __future__ import annotations
@@ -95,13 +103,15 @@ _ITEM_OVERHEAD = 400
 CHUNK = 1000
 #: Sets a bulk write formats and sends at a time (see ``_put_pipelined``).
 STREAM = 250
-#: Attempts to append to (or create) one log before giving up under contention.
+#: Attempts to append to (or create) one log segment before giving up under contention.
 CAS_ATTEMPTS = 100
 #: Largest single append to a log (a big put_many appends in several steps).
 APPEND_BYTES = 64 * 1024
+#: Bytes a store appends to one log segment before it moves on to a new one.
+SEGMENT_BYTES = 64 * 1024
 #: A query rewrites a log with more lines than this when fewer than half are live.
 COMPACT_MIN = 64
-#: Collections whose log item keys a store remembers (then it forgets them all and starts over).
+#: Collections whose log a store remembers (then it forgets them all and starts over).
 LOG_KEYS_KEPT = 4096
 #: Seconds after which a put re-lists its collection in the ancestors' logs (repairs eviction).
 REGISTER_EVERY = 10.0
@@ -125,6 +135,11 @@ def _entry(kind: bytes, text: str) -> bytes:
     return kind + _json_string(text).encode("ascii") + b"\n"
 
 
+def _digest(text: str) -> str:
+    """The hash that names an item of ``text`` (a key or a path) that cannot name it itself."""
+    return hashlib.blake2b(encode_text(text), digest_size=20).hexdigest()
+
+
 def _usable_as_is(text: str) -> bool:
     """Whether ``text`` is printable ASCII without spaces: what memcached item keys may hold."""
     return text.isascii() and text.isprintable() and " " not in text
@@ -145,37 +160,77 @@ def _header(path: str) -> bytes:
     return json.dumps(path).encode("ascii") + b"\n"
 
 
+def _segment_number(data: bytes | None) -> int:
+    """The number in a log's ``t`` item (0, the first segment, when it is missing)."""
+    return int(data) if data is not None and bytes(data).isdigit() else 0
+
+
 @dataclass
-class _Log:
-    """A parsed index log: members (duplicates folded, in first-seen order) and child segments."""
+class _Tail:
+    """Where a store appends to a collection's log: its item keys, and its current segment.
+
+    ``segment`` is -1 until the store has read the log's ``t`` item;
+    ``written`` counts the bytes this store appended to that segment. Threads
+    of one store share it unlocked: a race costs at most an extra segment.
+    """
+
+    log_key: str
+    top_key: str
+    segment: int = -1
+    written: int = 0
+
+    def segment_key(self, number: int) -> str:
+        return self.log_key if number == 0 else f"{self.log_key}.{number}"
+
+
+@dataclass
+class _Segment:
+    """One parsed segment of a log: its lines, and the item key and CAS token it was read with."""
 
     path: str
-    names: list[str] = field(default_factory=list)
-    children: set[str] = field(default_factory=set)
-    entries: int = 0
+    names: list[str]
+    children: set[str]
+    entries: int
+    item_key: str = ""
+    token: Any = None
 
     @classmethod
-    def parse(cls, data: bytes) -> _Log:
+    def parse(cls, data: bytes) -> _Segment:
         lines = [line for line in bytes(data).split(b"\n") if line]
-        log = cls(json.loads(lines[0]))
         # One JSON document for all lines: much faster than one json.loads per line.
         texts = json.loads(b"[" + b",".join(line[1:] for line in lines[1:]) + b"]")
-        names: dict[str, None] = {}
-        for line, text in zip(lines[1:], texts, strict=True):
-            if line[:1] == _MEMBER:
-                names[text] = None
-            else:
-                log.children.add(text)
-        log.names = list(names)
-        log.entries = len(texts)
-        return log
+        names = [text for line, text in zip(lines[1:], texts, strict=True) if line[:1] == _MEMBER]
+        children = {text for line, text in zip(lines[1:], texts, strict=True) if line[:1] != _MEMBER}
+        return cls(json.loads(lines[0]), names, children, len(texts))
 
-    def compacted(self, live: Iterable[str]) -> bytes:
-        """The log rewritten with only ``live`` members (and every child segment)."""
-        parts = [_header(self.path)]
-        parts += [_entry(_CHILD, c) for c in sorted(self.children)]
-        parts += [_entry(_MEMBER, n) for n in sorted(live)]
-        return b"".join(parts)
+
+@dataclass
+class _Log:
+    """A collection's log: its segments in order, members folded across them (first seen first)."""
+
+    path: str
+    segments: list[_Segment]
+    names: list[str] = field(init=False)
+    children: set[str] = field(init=False)
+    entries: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.names = list(dict.fromkeys(name for s in self.segments for name in s.names))
+        self.children = set().union(*(s.children for s in self.segments))
+        self.entries = sum(s.entries for s in self.segments)
+
+    def rewrites(self, live: Collection[str]) -> Iterator[tuple[_Segment, bytes]]:
+        """Each segment that loses lines, with its new content: its child segments,
+        and the ``live`` members it is the last segment to list."""
+        last = {name: i for i, s in enumerate(self.segments) for name in s.names}
+        alive = set(live)
+        for i, segment in enumerate(self.segments):
+            keep = [n for n in dict.fromkeys(segment.names) if last[n] == i and n in alive]
+            if len(keep) + len(segment.children) < segment.entries:
+                parts = [_header(self.path)]
+                parts += [_entry(_CHILD, c) for c in sorted(segment.children)]
+                parts += [_entry(_MEMBER, n) for n in keep]
+                yield segment, b"".join(parts)
 
 
 def _child_path(path: str, segment: str) -> str:
@@ -249,17 +304,17 @@ class MemcachedDatastore(Datastore):
         self._serializer = as_bytes_serializer(serializer)
         self._loads = self._serializer.loads
         self._compact_min = COMPACT_MIN
+        self._segment_bytes = SEGMENT_BYTES
         self._register_every = REGISTER_EVERY
         #: Collection path -> when this instance last listed it in its ancestors' logs.
         self._registered: dict[str, float] = {}
-        #: The log item key of each collection written lately (a hash: every put needs one).
-        self._log_keys: dict[str, str] = {}
+        #: The log of each collection used lately (its keys are hashes: every put needs one).
+        self._tails: dict[str, _Tail] = {}
 
     # -- item keys ----------------------------------------------------------------------------
 
     def _item_key(self, kind: str, text: str) -> str:
-        digest = hashlib.blake2b(encode_text(text), digest_size=20).hexdigest()
-        return f"{self._prefix}:{kind}:{digest}"
+        return f"{self._prefix}:{kind}:{_digest(text)}"
 
     def _value_key(self, key: Key) -> str:
         """The item key of ``key``'s value: the key itself where memcached can take it.
@@ -282,13 +337,50 @@ class MemcachedDatastore(Datastore):
             return list(map(self._direct_head.__add__, strings))
         return [self._value_key(key) for key in keys]  # some need hashing: key by key
 
-    def _log_key(self, path: str) -> str:
-        found = self._log_keys.get(path)
+    def _tail(self, path: str) -> _Tail:
+        found = self._tails.get(path)
         if found is None:
-            if len(self._log_keys) >= LOG_KEYS_KEPT:
-                self._log_keys.clear()
-            found = self._log_keys[path] = self._item_key("l", path)
+            if len(self._tails) >= LOG_KEYS_KEPT:
+                self._tails.clear()
+            digest = _digest(path)
+            found = self._tails[path] = _Tail(f"{self._prefix}:l:{digest}", f"{self._prefix}:t:{digest}")
         return found
+
+    def _log_key(self, path: str) -> str:
+        """The item key of the first segment of ``path``'s log."""
+        return self._tail(path).log_key
+
+    def _append_key(self, path: str) -> str:
+        """The item key of the segment this store appends ``path``'s names to.
+
+        The first call for a collection reads the log's ``t`` item (one round
+        trip); a store that has appended SEGMENT_BYTES to its segment moves on.
+        """
+        tail = self._tail(path)
+        if tail.segment < 0:
+            with self._errors() as client:
+                tail.segment = _segment_number(client.get(tail.top_key))
+        if tail.written >= self._segment_bytes:
+            self._roll(tail)
+        return tail.segment_key(tail.segment)
+
+    def _roll(self, tail: _Tail) -> None:
+        """Move ``tail`` to a new segment: the next number of its log's ``t`` item.
+
+        A missing ``t`` item (evicted, or a log written before the store
+        had segments) is created with the number after the store's own.
+        """
+        with self._errors() as client:
+            for _ in range(CAS_ATTEMPTS):
+                number = client.incr(tail.top_key, 1, noreply=False)
+                if number is None and client.add(
+                    tail.top_key, b"%d" % (tail.segment + 1), noreply=False
+                ):
+                    number = tail.segment + 1
+                if number is not None:
+                    tail.segment, tail.written = int(number), 0
+                    return
+        raise BackendError(f"could not start a new segment of {tail.log_key}: too much contention")
 
     # -- errors and lifecycle ------------------------------------------------------------------
 
@@ -521,7 +613,7 @@ class MemcachedDatastore(Datastore):
         """
         appends = [(path, _entries(_MEMBER, list(names))) for path, names in by_path.items()]
         appends = [(path, lines) for path, lines in appends if len(lines) <= APPEND_BYTES]
-        tail = [_storage_command(b"append", self._log_key(path), lines) for path, lines in appends]
+        tail = [_storage_command(b"append", self._append_key(path), lines) for path, lines in appends]
         pairs = list(items.items())
 
         def commands(start: int, end: int) -> Iterator[bytes]:
@@ -548,8 +640,11 @@ class MemcachedDatastore(Datastore):
         stored = replies[: len(pairs)]
         failed = ([] if stored.count(b"STORED") == len(pairs) else
                   [item_key for item_key, reply in zip(items, stored, strict=True) if reply != b"STORED"])
-        done = {path for (path, _), reply in zip(appends, replies[len(pairs) :], strict=True)
-                if reply == b"STORED"}
+        done: set[str] = set()
+        for (path, lines), reply in zip(appends, replies[len(pairs) :], strict=True):
+            if reply == b"STORED":
+                done.add(path)
+                self._tail(path).written += len(lines)
         self._index_records(by_path, appended=done)
         if failed:
             raise BackendError(
@@ -563,20 +658,11 @@ class MemcachedDatastore(Datastore):
         ``appended``: the collections whose names are in their logs already
         (appended by :meth:`_put_pipelined`).
         """
-        pending = list(by_path)
         for path, names in by_path.items():
             created = False
-            lines_to_add = () if path in appended else self._batches([_entry(_MEMBER, n) for n in names])
-            for lines in lines_to_add:
-                try:
+            if path not in appended:
+                for lines in self._batches([_entry(_MEMBER, n) for n in names]):
                     created = self._append(path, lines) or created
-                except ValueError:
-                    # A full collection: take back out the values not indexed yet, so
-                    # that no stored object is missing from queries.
-                    unindexed = [self._value_key(k) for p in pending for k in by_path[p].values()]
-                    self._delete_items(unindexed)
-                    raise
-            pending.remove(path)
             listed = self._registered.get(path)
             if created or listed is None or time.monotonic() - listed > self._register_every:
                 self._register(path)
@@ -601,54 +687,37 @@ class MemcachedDatastore(Datastore):
         self._registered[path] = time.monotonic()
 
     def _append(self, path: str, lines: bytes) -> bool:
-        """Append ``lines`` to the log of ``path``, creating it if missing (True if created).
+        """Append ``lines`` to ``path``'s log, creating its segment if missing (True if created).
 
         memcached answers NOT_STORED both for a missing item (then ``add``
-        creates it) and for an append that would outgrow the item size. A log
-        that exists yet refuses the lines twice is compacted once and the
-        append retried; if it still refuses them, the collection is full: ValueError.
+        creates it) and for an append that would outgrow the item size (then
+        ``add`` fails too, and the store moves on to a new segment).
         """
-        item_key = self._log_key(path)
-        compacted = False
+        tail = self._tail(path)
         client = self._open_client()
-        for refused in range(1, CAS_ATTEMPTS + 1):
+        for _ in range(CAS_ATTEMPTS):
+            item_key = self._append_key(path)
+            data = _header(path) + lines
             try:
                 if client.append(item_key, lines, noreply=False):
+                    tail.written += len(lines)
                     return False
-                if client.add(item_key, _header(path) + lines, noreply=False):
+                if client.add(item_key, data, noreply=False):
+                    tail.written += len(data)
+                    if tail.segment:  # readers find it only up to the t item's number
+                        client.add(tail.top_key, b"%d" % tail.segment, noreply=False)
                     return True
             except _FAILURES as exc:
                 self._reraise(exc)
-            if refused >= 2:
-                if compacted:
-                    raise ValueError(
-                        f"the memcached index of {path} is full ({self._max_record} bytes after"
-                        " compaction): memcached cannot index this many objects in one"
-                        " collection; use fewer or shorter keys per collection"
-                    )
-                self._compact(path)
-                compacted = True
+            self._roll(tail)  # full (or created and evicted meanwhile): a new segment
         raise BackendError(f"could not update the memcached index of {path}: too much contention")
 
-    def _compact(self, path: str) -> None:
-        """Rewrite the log of ``path`` with its live members only, if nobody changed it meanwhile."""
-        with self._errors() as client:
-            data, token = client.gets(self._log_key(path))
-        if data is None:
-            return
-        log = self._log(path, data)
-        live = self._live(path, log.names)
-        self._rewrite(log, live, token)
-
-    def _rewrite(self, log: _Log, live: Iterable[str], token: Any) -> None:
+    def _rewrite(self, log: _Log, live: Collection[str]) -> None:
+        """Rewrite the segments of ``log`` that list dead or repeated names, each if nobody changed it."""
         # A failed cas means a writer appended since the read: its lines stay, nothing is lost.
         with self._errors() as client:
-            client.cas(self._log_key(log.path), log.compacted(live), token, noreply=False)
-
-    def _live(self, path: str, names: list[str]) -> list[str]:
-        keys = {join_key(path, n): n for n in names}
-        present = self._fetch(list(keys))
-        return [keys[k] for k in keys if k in present]
+            for segment, data in log.rewrites(live):
+                client.cas(segment.item_key, data, segment.token, noreply=False)
 
     def _delete_keys(self, keys: list[Key]) -> None:
         """Delete the values only: a name without a value is dropped by queries and compactions."""
@@ -659,20 +728,22 @@ class MemcachedDatastore(Datastore):
             with self._errors() as client:
                 client.delete_many(item_keys[start : start + CHUNK], noreply=False)
 
-    def _log(self, path: str, data: bytes) -> _Log:
+    def _segment(self, path: str, item_key: str, data: bytes, token: Any) -> _Segment:
+        """The segment of ``path``'s log read from ``item_key``, checked to be one of ``path``."""
         try:
-            log = _Log.parse(data)
+            segment = _Segment.parse(data)
         except (ValueError, TypeError) as exc:
             raise BackendError(
-                f"index item {self._log_key(path)} of {path!r} is not an index log:"
+                f"index item {item_key} of {path!r} is not an index log:"
                 " a foreign writer under this prefix"
             ) from exc
-        if log.path != path:
+        if segment.path != path:
             raise BackendError(
-                f"index item {self._log_key(path)} belongs to {log.path!r}, not {path!r}:"
+                f"index item {item_key} belongs to {segment.path!r}, not {path!r}:"
                 " a hash collision or a foreign writer under this prefix"
             )
-        return log
+        segment.item_key, segment.token = item_key, token
+        return segment
 
     # -- queries ------------------------------------------------------------------------------------
 
@@ -689,7 +760,7 @@ class MemcachedDatastore(Datastore):
         return engine.run(query, pairs, scoped=True)
 
     def _scope_pairs(self, path: str, recursive: bool) -> Iterator[Pair]:
-        for log, token in self._logs(path, recursive):
+        for log in self._logs(path, recursive):
             keys = [join_key(log.path, name) for name in log.names]
             live: list[str] = []
             for start in range(0, len(keys), CHUNK):
@@ -704,20 +775,30 @@ class MemcachedDatastore(Datastore):
                 for (key, _), value in zip(found, values, strict=True):
                     yield key, value
             if log.entries > self._compact_min and log.entries > 2 * (len(live) + len(log.children)):
-                self._rewrite(log, live, token)
+                self._rewrite(log, live)
 
-    def _logs(self, path: str, recursive: bool) -> Iterator[tuple[_Log, Any]]:
-        """Log ``path`` with its CAS token, then (when ``recursive``) every log below it, level by level."""
+    def _logs(self, path: str, recursive: bool) -> Iterator[_Log]:
+        """The log of ``path``, then (when ``recursive``) every log below it, level by level.
+
+        Two multi-gets a level: the first segments and ``t`` items, then
+        the later segments of the logs that have them.
+        """
         level = [path]
         listed: set[str] = set()
         while level:
             below: list[str] = []
             for start in range(0, len(level), CHUNK):
-                part = {self._log_key(p): p for p in level[start : start + CHUNK]}
+                tails = {p: self._tail(p) for p in level[start : start + CHUNK]}
                 with self._errors() as client:
-                    found = client.gets_many(list(part))
-                for item_key, node_path in part.items():
-                    if item_key not in found:
+                    found = client.gets_many([k for t in tails.values() for k in (t.log_key, t.top_key)])
+                    tops = {p: _segment_number(found.get(t.top_key, (None,))[0]) for p, t in tails.items()}
+                    later = [t.segment_key(n) for p, t in tails.items() for n in range(1, tops[p] + 1)]
+                    for at in range(0, len(later), CHUNK):
+                        found.update(client.gets_many(later[at : at + CHUNK]))
+                for node_path, tail in tails.items():
+                    keys = [tail.segment_key(n) for n in range(tops[node_path] + 1)]
+                    segments = [self._segment(node_path, key, *found[key]) for key in keys if key in found]
+                    if not segments:
                         if node_path in listed:
                             log.warning(
                                 "memcached evicted the index log of %s: objects below it are"
@@ -725,9 +806,8 @@ class MemcachedDatastore(Datastore):
                                 node_path,
                             )
                         continue
-                    data, token = found[item_key]
-                    index = self._log(node_path, data)
-                    yield index, token
+                    index = _Log(node_path, segments)
+                    yield index
                     if recursive:
                         for child in sorted(index.children):
                             child_path = _child_path(node_path, child)
@@ -740,12 +820,13 @@ class MemcachedDatastore(Datastore):
 
     def clear(self) -> None:
         """Delete every object and index log this store can reach (not atomic)."""
-        logs = [index for index, _ in self._logs("/", True)]
+        logs = list(self._logs("/", True))
         for index in logs:
             self._delete_keys([join_key(index.path, name) for name in index.names])
-        with self._errors() as client:
-            client.delete_many([self._log_key(i.path) for i in logs], noreply=False)
+        self._delete_items([s.item_key for index in logs for s in index.segments]
+                           + [self._tail(index.path).top_key for index in logs])
         self._registered.clear()
+        self._tails.clear()
 
     def __repr__(self) -> str:
         return f"<MemcachedDatastore prefix={self._prefix!r}>"
@@ -896,8 +977,6 @@ class _ThreadClients:
             self._clients = weakref.WeakSet()
         for client in clients:
             client.close()
-
-
 
 
 def _build_client(servers: list[tuple[str, int]], *, connect_timeout: float, timeout: float) -> Any:
