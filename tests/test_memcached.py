@@ -515,6 +515,20 @@ def test_reads_are_one_get_on_the_stores_own_connection(store: MemcachedDatastor
     assert not store.contains("/rd/crlf") and store.contains("/rd/big")
 
 
+def test_delete_many_sends_its_deletes_on_the_stores_own_connection(store: MemcachedDatastore) -> None:
+    """1,000 deletes a round trip; absent keys are no error, an error reply raises."""
+    keys = [f"/dm/k{i}" for i in range(2500)]
+    store.put_many([(k, i) for i, k in enumerate(keys)])
+    calls: list[str] = []
+    _count_calls(store._client, calls)
+    store.delete_many([*keys[:2000], "/dm/never", "/dm/k2000"])
+    assert calls == ["store_commands"] * 3
+    assert store.get_many(keys) == [None] * 2001 + list(range(2001, 2500))
+    with pytest.raises(BackendError, match="CLIENT_ERROR"):
+        store._delete_items(["k" * 300])  # longer than memcached's 250-byte keys
+    assert store.get("/dm/k2001") == 2001
+
+
 def test_an_error_reply_raises_and_the_connection_starts_afresh(store: MemcachedDatastore) -> None:
     from pymemcache.exceptions import MemcacheClientError
 
