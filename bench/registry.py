@@ -55,7 +55,7 @@ GROUPS: list[Group] = [
     Group("mongo", "MongoDatastore vs pymongo", [
         Entry("MongoDatastore", "store", mongo.mongo_store),
         Entry("pymongo", "raw", mongo.raw_pymongo),
-    ], ops=200, bulk_calls=2, max_size=1000, max_repeats=5, aliases=("mongodb",),
+    ], ops=200, bulk_calls=4, max_size=1000, max_repeats=5, aliases=("mongodb",),
        note="the test server is SecantusDB, a MongoDB-wire server written in Python whose "
             "writes slow down with the collection (put: 1.5k/s at 1k objects, 60/s at 10k, "
             "raw pymongo alike): sizes above 1,000 objects are skipped, 5 repeats at most"),
