@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymemcache.client.base import Client
+from pymemcache.client.base import Client, PooledClient
 
 import datastore
 from datastore import Key, Query
@@ -99,6 +99,24 @@ class TestMemcachedSmallSegments(TestMemcached):
         ds._compact_min = 0
         yield ds
         ds.close()
+        clean(ds._prefix)
+
+
+class TestMemcachedGivenClient(TestMemcached):
+    """The suite through a pooled pymemcache client the caller owns (its own API, not the
+    store's pipelined commands), with small segments."""
+
+    differential_examples = 10
+
+    @pytest.fixture
+    def store(self) -> Iterator[MemcachedDatastore]:
+        host, port = servers().rsplit(":", 1)
+        client = PooledClient((host, int(port)), default_noreply=False, max_pool_size=16)
+        ds = MemcachedDatastore(client, prefix=f"dstest{uuid.uuid4().hex}")
+        ds._segment_bytes = 40
+        yield ds
+        ds.close()
+        client.close()
         clean(ds._prefix)
 
 
