@@ -695,11 +695,11 @@ class MemcachedDatastore(Datastore):
         client = self._open_client()
         for _ in range(CAS_ATTEMPTS):
             item_key = self._append_key(path)
-            data = _header(path) + lines
             try:
                 if client.append(item_key, lines, noreply=False):
                     tail.written += len(lines)
                     return False
+                data = _header(path) + lines
                 if client.add(item_key, data, noreply=False):
                     tail.written += len(data)
                     if tail.segment:  # readers find it only up to the t item's number
