@@ -19,7 +19,7 @@ import pytest
 import datastore
 from datastore import Key, Query
 from datastore.core import engine
-from datastore.sql import SQLDatastore
+from datastore.sql import SQLDatastore, _as_str, _db_execute, _db_fetch
 from datastore.sqlite import SQLiteDatastore
 from datastore.sqlquery import Fields, SQLiteDialect, check_table_name, escape_text, plan_query
 from datastore.testing import DatastoreTests
@@ -565,6 +565,47 @@ def test_earlier_layout_is_refused_with_a_way_out(
         admin.close()
 
 
+def test_mysql_looks_keys_up_in_a_key_only_primary_key(
+    make_store: Callable[..., SQLDatastore]
+) -> None:
+    """The primary key is ``key``; a table with the earlier ``(path, key)`` one is refused."""
+    ds = make_store("mysql")
+    ds.put_many([(Key(f"/m/k{i}"), {"i": i}) for i in range(50)])
+    d = ds._dialect
+    primary = [_as_str(c) for (c,) in ds._run(_db_fetch, d.primary_key_sql(), (ds.table,))]
+    assert primary == ["key"]
+    # Every statement that names keys is a primary-key lookup: const/eq_ref
+    # on PRIMARY (a scan of the (path, key) index would say "index" or "ref").
+    get, _ = d.key_statement(ds._sql_get, "/m/k7")
+    assert "`path`" not in get  # the key alone: the cheapest lookup (MySQLDialect)
+    many = d.select_values(ds.table, ["/m/k1", "/n/k2"], d.texts(["/m/k1", "/n/k2"]))
+    [(deletes, delete_params)] = list(d.keys_in(["/m/k1", "/n/k2"]))
+    for sql, params in [(get, None), *many,
+                        (f"SELECT 1 FROM {d.quote(ds.table)} WHERE {deletes}", delete_params)]:
+        plans = ds._run(_db_fetch, "EXPLAIN " + sql, params)
+        table_rows = [row for row in plans if _as_str(row[2]) == "t" or _as_str(row[2]) == ds.table]
+        assert [(_as_str(r[3]), _as_str(r[5])) for r in table_rows] in (
+            [("const", "PRIMARY")], [("eq_ref", "PRIMARY")], [("range", "PRIMARY")]), plans
+    # The earlier layout: refused with the statement that upgrades it in place.
+    table = _table()
+    ds._run(_db_execute, f"CREATE TABLE {table} (`path` VARBINARY(1024) NOT NULL,"
+            " `key` VARBINARY(1024) NOT NULL, `value` LONGTEXT CHARACTER SET utf8mb4"
+            " COLLATE utf8mb4_bin NOT NULL, PRIMARY KEY (`path`, `key`)) ENGINE=InnoDB", ())
+    try:
+        ds._run(_db_execute, f"INSERT INTO {table} VALUES (%s, %s, %s)",
+                (b"/old", b"/old/a", '{"kept": true}'))
+        with pytest.raises(ValueError, match=r"primary key \(path, key\).*ALTER TABLE") as refused:
+            SQLDatastore(_url("mysql"), table)
+        ds._run(_db_execute, str(refused.value).split("with: ", 1)[1], ())
+        with SQLDatastore(_url("mysql"), table) as upgraded:
+            assert upgraded.get(Key("/old/a")) == {"kept": True}
+            upgraded.put(Key("/old/b"), 2)
+            assert [str(k) for k in upgraded.query(Query(Key("/old"))).keys()] == [
+                "/old/a", "/old/b"]
+    finally:
+        ds._run(_db_execute, f"DROP TABLE {table}", ())
+
+
 @pytest.mark.parametrize("kind", ["postgresql", "mysql"])
 def test_given_server_connection(kind: str) -> None:
     from urllib.parse import urlsplit
@@ -686,7 +727,8 @@ def test_mysql_bulk_reads_send_keys_as_json_or_in_lists_alike(
         return str(d.select_values(ds.table, strings, d.texts(strings))[0][0])
 
     assert "JSON_TABLE" in statement(one)
-    assert "JSON_TABLE" not in statement(asked)  # several collections, a key too long
+    assert "JSON_TABLE" in statement(keys)  # several collections: one read all the same
+    assert "JSON_TABLE" not in statement(asked)  # a key too long
     assert "JSON_TABLE" not in statement([*one, too_long])
     d.json_table = False  # a server without JSON_TABLE
     assert "JSON_TABLE" not in statement(one)

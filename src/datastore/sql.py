@@ -678,17 +678,29 @@ class SQLDatastore(Datastore):
                 self._run(_db_script, indexes, None)
 
     def _refuse_old_layout(self) -> None:
-        """Refuse a table of an earlier layout (primary key ``key``, a ``tree`` column)."""
+        """Refuse a table of an earlier development version's layout, saying what to do.
+
+        The first had a ``tree`` column; MySQL's second had the primary key
+        ``(path, key)``, which answers rightly to ``key = ?`` but by a scan.
+        """
         d = self._dialect
         t = d.quote(self._table)
-        if not self._succeeds(f"SELECT {t}.{d.quote('tree')} FROM {t} WHERE 1 = 0"):
-            return  # no such column: the current layout
-        raise ValueError(
-            f"table {self._table!r} has the layout of an earlier development version of"
-            " datastore (a 'tree' column); copy its objects out with the version that wrote"
-            " it (e.g. `datastore copy` into a directory store) and into a new table, or"
-            " choose another table= name"
-        )
+        if self._succeeds(f"SELECT {t}.{d.quote('tree')} FROM {t} WHERE 1 = 0"):
+            raise ValueError(
+                f"table {self._table!r} has the layout of an earlier development version of"
+                " datastore (a 'tree' column); copy its objects out with the version that"
+                " wrote it (e.g. `datastore copy` into a directory store) and into a new"
+                " table, or choose another table= name"
+            )
+        if isinstance(d, MySQLDialect):
+            primary = [_as_str(name) for (name,) in
+                       self._run(_db_fetch, d.primary_key_sql(), (self._table,))]
+            if primary != ["key"]:
+                raise ValueError(
+                    f"table {self._table!r} has the primary key ({', '.join(primary)}) of an"
+                    " earlier development version of datastore; give it this one's layout"
+                    f" (its rows stay as they are) with: {d.upgrade_statement(self._table)}"
+                )
 
     # -- field indexes ----------------------------------------------------------------------
 

@@ -10,18 +10,21 @@ row of one table, on every engine::
            not do, see :func:`query_document` (on PostgreSQL, always: the
            JSONB copy; on SQLite, NULL unless needed; not on MySQL)
 
-The primary key is ``(path, key)``: one B-tree serves key lookups,
-collection ranges and tree order, so a write updates one B-tree, not two.
-Within one collection every key is ``path`` followed by ``/name`` or
-``:name`` (a name without ``/``; for the root collection, ``/name``), so the
-only ``/`` a key has beyond its path is the first character after it:
-comparing two such keys by code point gives the same answer as comparing
-them in tree order. A collection query is therefore one range of the
-primary key, already in tree order; a recursive query (a subtree of several
-collections) sorts by the tree order computed from the key
-(:meth:`Dialect.tree_sql`). Measured on PostgreSQL, a put of a new key cost
-1.09-1.18x the raw driver's with a second index on ``(path, tree)``, and
-1.02-1.05x with this one.
+On SQLite and PostgreSQL the primary key is ``(path, key)``: one B-tree
+serves key lookups, collection ranges and tree order, so a write updates
+one B-tree, not two. (MySQL's InnoDB finds rows by the clustered primary
+key fastest when it is the key alone: there the primary key is ``key`` and
+a secondary ``(path, key)`` index scopes collections; see
+:class:`MySQLDialect`.) Within one collection every key is ``path``
+followed by ``/name`` or ``:name`` (a name without ``/``; for the root
+collection, ``/name``), so the only ``/`` a key has beyond its path is the
+first character after it: comparing two such keys by code point gives the
+same answer as comparing them in tree order. A collection query is
+therefore one range of the ``(path, key)`` index, already in tree order; a
+recursive query (a subtree of several collections) sorts by the tree order
+computed from the key (:meth:`Dialect.tree_sql`). Measured on PostgreSQL,
+a put of a new key cost 1.09-1.18x the raw driver's with a second index on
+``(path, tree)``, and 1.02-1.05x with this one.
 
 This module owns everything that depends on the engine's SQL: the table
 layout (:class:`Dialect` and its three subclasses), the field indexes that
@@ -842,6 +845,18 @@ class MySQLDialect(Dialect):
     their UTF-8 bytes; numbers as DOUBLE, so integers beyond 2**53 order as
     their nearest double.
 
+    Unlike the other engines, the primary key is ``key`` alone, with a
+    secondary index ``(path, key)`` (:meth:`path_index`) that scopes
+    collection queries in key order. InnoDB stores rows in the primary key's
+    B-tree, and a lookup there by the whole key is its cheapest read:
+    measured by hand with identical client code (10k and 100k rows), a
+    ``get`` from a ``(path, key)`` primary key cost 1.02-1.08x the time of
+    one from a key-only table, and ``path = ? AND key = ?`` on this layout
+    1.02-1.04x ``key = ?``, which costs what the same statement costs on a
+    bare key/value table. The second index costs a new key's upsert ~3%; a
+    whole-collection read costs the same as before (the planner walks the
+    primary key, whose order is the collection's).
+
     MySQL and MariaDB index expressions through generated columns: a field
     index adds four virtual columns (``<field>:r``, ``:b``, ``:n``, ``:s``:
     its rank and its bool, number and string values, each defined by exactly
@@ -881,18 +896,29 @@ class MySQLDialect(Dialect):
     def text(self, string: str) -> Any:
         return string.encode("utf-8")
 
-    def key_statement(self, sql: str, string: str) -> tuple[str, Any]:
-        """``sql`` with the key's path and key written in as hex literals, and no parameters.
+    def key_condition(self) -> str:
+        # The primary key is the key alone (class docstring).
+        return "`key` = %s"
 
-        They are what PyMySQL's escaping of bytes makes of them (``X'...'``:
-        hex digits only, so nothing in a key can end the literal), built in
-        two C calls each; a statement without parameters skips PyMySQL's
+    def key_statement(self, sql: str, string: str) -> tuple[str, Any]:
+        """``sql`` with the key written in as a hex literal, and no parameters.
+
+        The literal is what PyMySQL's escaping of bytes makes of it
+        (``X'...'``: hex digits only, so nothing in a key can end it), built
+        in two C calls; a statement without parameters skips PyMySQL's
         per-call formatting (~3.5 µs of Python, 2-3% of a loopback ``get``).
-        The statement's only ``%s`` are the key condition's (table names are
+        The statement's only ``%s`` is the key condition's (table names are
         identifiers).
         """
-        return sql % (f"X'{path_string(string).encode().hex()}'",
-                      f"X'{string.encode().hex()}'"), None
+        return sql % f"X'{string.encode().hex()}'", None
+
+    def keys_in(self, keys: Sequence[str], texts: Sequence[Any] | None = None) -> Iterator[_Fragment]:
+        # ``key IN (...)``: primary-key lookups whatever the keys' collections.
+        if texts is None:
+            texts = self.texts(keys)
+        for start in range(0, len(keys), self.in_chunk):
+            chunk = texts[start : start + self.in_chunk]
+            yield f"`key` IN ({', '.join(['%s'] * len(chunk))})", list(chunk)
 
     def texts(self, strings: Sequence[str]) -> list[Any]:
         return list(map(str.encode, strings))  # UTF-8, the default
@@ -910,28 +936,22 @@ class MySQLDialect(Dialect):
 
     def select_values(self, table: str, keys: Sequence[str],
                       texts: Sequence[Any]) -> list[_Fragment]:
-        """For keys of one collection, one SELECT joining the table to the keys as one JSON text.
+        """One SELECT joining the table to the keys, sent as one JSON text.
 
         An ``IN`` list costs PyMySQL an escape call per key (0.6 µs each) and
         the server a list to parse; the keys' JSON array is one parameter,
         escaped in one pass, and the server looks each key up in the primary
-        key under the one path (a 1,000-key read: 2.57 ms instead of 2.81,
-        measured by hand; an array of ``[path, key]`` pairs cost 3.10 ms, so
-        keys of several collections take the ``IN`` lists). Without
-        JSON_TABLE, or with a key longer than any stored one (``JSON_TABLE``
-        would cut it), the ``IN`` lists serve too.
+        key (a 1,000-key read: 2.57 ms instead of 2.81, measured by hand).
+        Without JSON_TABLE, or with a key longer than any stored one
+        (``JSON_TABLE`` would cut it), the ``IN`` lists serve.
         """
-        groups = by_path(keys)
-        if (not self.json_table or len(groups) != 1
-                or max(map(len, texts)) > (self.max_key_bytes or 0)):
+        if not self.json_table or max(map(len, texts)) > (self.max_key_bytes or 0):
             return super().select_values(table, keys, texts)
-        path = next(iter(groups))
         return [(
             f"SELECT `t`.`key`, `t`.`value` FROM JSON_TABLE(%s, '$[*]' COLUMNS (`k`"
             f" VARCHAR({self.max_key_bytes}) CHARACTER SET utf8mb4 PATH '$')) AS `j`"
-            f" JOIN {self.quote(table)} AS `t` ON `t`.`path` = %s"
-            " AND `t`.`key` = CAST(`j`.`k` AS BINARY)",
-            [_json_bytes(list(keys)), self.text(path)],
+            f" JOIN {self.quote(table)} AS `t` ON `t`.`key` = CAST(`j`.`k` AS BINARY)",
+            [_json_bytes(list(keys))],
         )]
 
     def subtree_order_sql(self) -> str:
@@ -943,9 +963,24 @@ class MySQLDialect(Dialect):
             f"CREATE TABLE IF NOT EXISTS {self.quote(table)} ("
             " `path` VARBINARY(1024) NOT NULL, `key` VARBINARY(1024) NOT NULL,"
             " `value` LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
-            " PRIMARY KEY (`path`, `key`)"
+            f" PRIMARY KEY (`key`), KEY {self.quote(self.path_index(table))} (`path`, `key`)"
             ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         ]
+
+    @staticmethod
+    def path_index(table: str) -> str:
+        """The name of the ``(path, key)`` index that scopes collection queries."""
+        return f"{table}_path"
+
+    def primary_key_sql(self) -> str:
+        """A query of the table's primary-key columns in order (one placeholder: the table)."""
+        return ("SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA ="
+                " DATABASE() AND TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX")
+
+    def upgrade_statement(self, table: str) -> str:
+        """What turns a table of the earlier ``PRIMARY KEY (path, key)`` layout into this one."""
+        return (f"ALTER TABLE {self.quote(table)} DROP PRIMARY KEY, ADD PRIMARY KEY (`key`),"
+                f" ADD KEY {self.quote(self.path_index(table))} (`path`, `key`)")
 
     def columns(self) -> list[str]:
         return ["path", "key", "value"]
