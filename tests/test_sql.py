@@ -600,7 +600,7 @@ def test_mysql_looks_keys_up_in_a_key_only_primary_key(
         with SQLDatastore(_url("mysql"), table) as upgraded:
             assert upgraded.get(Key("/old/a")) == {"kept": True}
             upgraded.put(Key("/old/b"), 2)
-            assert [str(k) for k in upgraded.query(Query(Key("/old"))).keys()] == [
+            assert [str(k) for k, _ in upgraded.query(Query(Key("/old"))).items()] == [
                 "/old/a", "/old/b"]
     finally:
         ds._run(_db_execute, f"DROP TABLE {table}", ())

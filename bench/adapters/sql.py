@@ -4,9 +4,10 @@ Each raw baseline keeps one key/value table (PostgreSQL: ``value JSONB``;
 MySQL: JSON text in a LONGTEXT column, as the store does), in autocommit for
 single calls and one transaction per bulk call, and runs the query twice:
 fetch everything and filter in Python, and the hand-written SQL with a JSON
-filter, order and LIMIT. The store's table also holds the key's path and
-tree order with an index, and (PostgreSQL) a JSONB query copy beside the
-exact text: that is more work per write than the raw table.
+filter, order and LIMIT. The store's table also holds the key's path (in
+the primary key; on MySQL in a second index), and (PostgreSQL) a JSONB
+query copy beside the exact text: that is more work per write than the raw
+table. The ``+layout`` subjects below do the store's work by hand.
 """
 
 from __future__ import annotations
@@ -274,11 +275,12 @@ def raw_pymysql(ctx: Context) -> Subject:
 # -- the raw drivers on the store's layout -------------------------------------------------
 #
 # What a user of psycopg or PyMySQL would write by hand to keep the store's
-# table: the same columns, primary key and statements (the collection path
-# beside the key; on PostgreSQL the primary key (path, key) and the exact text
-# plus its JSONB copy, on MySQL the primary key (key) and an index (path, key)). Against the raw subjects above they show what the layout
-# costs; against the store, what the library costs on top of it. Queries are
-# left out: these subjects are about the CRUD workloads.
+# table: the same columns, keys and statements (the collection path beside
+# the key; on PostgreSQL the primary key (path, key) and the exact text plus
+# its JSONB copy, on MySQL the primary key (key) and an index (path, key)).
+# Against the raw subjects above they show what the layout costs; against
+# the store, what the library costs on top of it. Queries are left out:
+# these subjects are about the CRUD workloads.
 
 LAYOUT_TABLE = "bench_layout"
 
