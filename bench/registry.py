@@ -51,7 +51,7 @@ GROUPS: list[Group] = [
         Entry("MemcachedDatastore", "store", memcached.memcached_store),
         Entry("pymemcache", "raw", memcached.raw_pymemcache),
         Entry("pymemcache+index", "peer", memcached.indexed_pymemcache),
-    ], ops=2000, bulk_calls=5),
+    ], ops=2000, bulk_calls=8),
     Group("mongo", "MongoDatastore vs pymongo", [
         Entry("MongoDatastore", "store", mongo.mongo_store),
         Entry("pymongo", "raw", mongo.raw_pymongo),

@@ -197,7 +197,8 @@ def test_server_refusal_surfaces(store: MemcachedDatastore) -> None:
 
 def _count_calls(clients: Any, calls: list[str]) -> None:
     """Make the store's client record the name of each call (each one is a round trip)."""
-    for name in ("store_commands", "retrieve", "set_many", "append", "add", "get", "get_many", "gets", "cas"):
+    for name in ("store_commands", "retrieve", "set_many", "append", "add", "get", "get_many", "gets",
+                 "cas", "incr"):
         method = getattr(clients, name)
 
         def call(*args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
@@ -449,6 +450,46 @@ def test_segments_roll_and_compaction_keeps_each_live_name_once(store: Memcached
     assert len(_segments(store, "/r")) == len(before)  # emptied segments stay, a header each
     assert sorted(store.query(Query(Key("/r")))) == sorted(
         -i if i % 3 == 0 else i for i in range(1, 30, 2))
+
+
+def test_a_new_segment_costs_one_incr_and_its_first_write_adds_it(store: MemcachedDatastore) -> None:
+    """After a roll the put still goes out in one exchange: the new segment's add rides along."""
+    store._segment_bytes = 60  # a new segment every eight names (7 bytes a line)
+    store.put("/n/first", 0)  # lists the collection in its ancestors
+    calls: list[str] = []
+    _count_calls(store._client, calls)
+    rolls = 0
+    for i in range(20):
+        calls.clear()
+        before = store._tail("/n").segment
+        store.put(f"/n/k{i:02d}", i)
+        if store._tail("/n").segment != before:
+            rolls += 1
+            assert calls == ["incr", "store_commands"]
+        else:
+            assert calls == ["store_commands"]
+    assert rolls >= 2
+    assert sum(map(len, _segments(store, "/n"))) == 21  # every name once, none lost in a roll
+    assert {k.name for k in store.query(Query(Key("/n"), keys_only=True))} == {
+        "first", *(f"k{i:02d}" for i in range(20))}
+
+
+def test_a_fresh_segment_that_exists_after_all_is_appended_to(store: MemcachedDatastore) -> None:
+    """A segment number that incr hands out may name a stale segment: its names are kept, ours added."""
+    store._segment_bytes = 10**9
+    store.put("/s/a", 1)
+    tail = store._tail("/s")
+    client = raw_client()
+    try:  # a stale segment 1 (say, from before an evicted t item came back lower)
+        client.set(tail.segment_key(1), b'"/s"\nn"stale"\n', noreply=False)
+    finally:
+        client.close()
+    store._segment_bytes = 1  # the next write rolls: incr t -> 1, whose segment exists
+    for put in (store.put, lambda k, v: store.put_many([(k, v)])):
+        put("/s/b", 2)
+        assert tail.segment >= 1 and not tail.fresh
+    assert [b'n"stale"', b'n"b"'] == _segments(store, "/s")[1][:2]
+    assert {k.name for k in store.query(Query(Key("/s"), keys_only=True))} == {"a", "b"}
 
 
 def test_a_cleared_log_is_found_again_by_a_store_that_was_on_a_later_segment(

@@ -170,14 +170,20 @@ class _Tail:
     """Where a store appends to a collection's log: its item keys, and its current segment.
 
     ``segment`` is -1 until the store has read the log's ``t`` item;
-    ``written`` counts the bytes this store appended to that segment. Threads
-    of one store share it unlocked: a race costs at most an extra segment.
+    ``written`` counts the bytes this store appended to that segment.
+    ``fresh`` says that :meth:`MemcachedDatastore._roll` numbered the segment
+    by ``incr`` of an existing ``t`` item and nothing has been written to it
+    yet: its first write is an ``add`` with the header (an ``append`` would
+    be refused first, a round trip for nothing), and the log needs no new
+    listing or ``t`` item. Threads of one store share it unlocked: a race
+    costs at most an extra segment.
     """
 
     log_key: str
     top_key: str
     segment: int = -1
     written: int = 0
+    fresh: bool = False
 
     def segment_key(self, number: int) -> str:
         return self.log_key if number == 0 else f"{self.log_key}.{number}"
@@ -373,12 +379,13 @@ class MemcachedDatastore(Datastore):
         with self._errors() as client:
             for _ in range(CAS_ATTEMPTS):
                 number = client.incr(tail.top_key, 1, noreply=False)
+                fresh = number is not None
                 if number is None and client.add(
                     tail.top_key, b"%d" % (tail.segment + 1), noreply=False
                 ):
                     number = tail.segment + 1
                 if number is not None:
-                    tail.segment, tail.written = int(number), 0
+                    tail.segment, tail.written, tail.fresh = int(number), 0, fresh
                     return
         raise BackendError(f"could not start a new segment of {tail.log_key}: too much contention")
 
@@ -611,7 +618,7 @@ class MemcachedDatastore(Datastore):
         """
         appends = [(path, _entries(_MEMBER, list(names))) for path, names in by_path.items()]
         appends = [(path, lines) for path, lines in appends if len(lines) <= APPEND_BYTES]
-        tail = [_storage_command(b"append", self._append_key(path), lines) for path, lines in appends]
+        tail = [self._append_command(path, lines) for path, lines in appends]
         pairs = list(items.items())
 
         def commands(start: int, end: int) -> Iterator[bytes]:
@@ -640,15 +647,24 @@ class MemcachedDatastore(Datastore):
                   [item_key for item_key, reply in zip(items, stored, strict=True) if reply != b"STORED"])
         done: set[str] = set()
         for (path, lines), reply in zip(appends, replies[len(pairs) :], strict=True):
+            state = self._tail(path)
             if reply == b"STORED":
                 done.add(path)
-                self._tail(path).written += len(lines)
+                state.written += len(_header(path) + lines) if state.fresh else len(lines)
+            state.fresh = False  # written, or there after all: the usual path appends to it
         self._index_records(by_path, appended=done)
         if failed:
             raise BackendError(
                 f"memcached refused to store {len(failed)} item(s), e.g. {failed[0]}:"
                 f" {replies[list(items).index(failed[0])][:80]!r}"
             )
+
+    def _append_command(self, path: str, lines: bytes) -> bytes:
+        """The command that adds ``lines`` to ``path``'s log: an append, or a fresh segment's add."""
+        item_key = self._append_key(path)
+        if self._tail(path).fresh:
+            return _storage_command(b"add", item_key, _header(path) + lines)
+        return _storage_command(b"append", item_key, lines)
 
     def _index_records(self, by_path: dict[str, dict[str, Key]], appended: Collection[str] = ()) -> None:
         """Append the names of written records (:func:`by_collection`) to their logs; list new collections.
@@ -685,26 +701,34 @@ class MemcachedDatastore(Datastore):
         self._registered[path] = time.monotonic()
 
     def _append(self, path: str, lines: bytes) -> bool:
-        """Append ``lines`` to ``path``'s log, creating its segment if missing (True if created).
+        """Append ``lines`` to ``path``'s log, creating its segment if missing.
 
         memcached answers NOT_STORED both for a missing item (then ``add``
         creates it) and for an append that would outgrow the item size (then
-        ``add`` fails too, and the store moves on to a new segment).
+        ``add`` fails too, and the store moves on to a new segment). True if
+        it created a segment other than a fresh one (:class:`_Tail`): the
+        log may be new or lost, and the caller lists the collection again.
         """
         tail = self._tail(path)
         client = self._open_client()
         for _ in range(CAS_ATTEMPTS):
             item_key = self._append_key(path)
+            fresh, tail.fresh = tail.fresh, False
             try:
-                if client.append(item_key, lines, noreply=False):
+                if not fresh and client.append(item_key, lines, noreply=False):
                     tail.written += len(lines)
                     return False
                 data = _header(path) + lines
                 if client.add(item_key, data, noreply=False):
                     tail.written += len(data)
-                    if tail.segment:  # readers find it only up to the t item's number
-                        client.add(tail.top_key, b"%d" % tail.segment, noreply=False)
+                    if fresh:  # numbered by incr of the t item: the log is known, t is past it
+                        return False
+                    # Readers find segments only up to the t item's number, and
+                    # a roll numbers the next one by incr of it (then fresh).
+                    client.add(tail.top_key, b"%d" % tail.segment, noreply=False)
                     return True
+                if fresh:
+                    continue  # the segment is there after all (a stale one): append to it
             except _FAILURES as exc:
                 self._reraise(exc)
             self._roll(tail)  # full (or created and evicted meanwhile): a new segment
