@@ -488,7 +488,7 @@ def test_a_fresh_segment_that_exists_after_all_is_appended_to(store: MemcachedDa
     for put in (store.put, lambda k, v: store.put_many([(k, v)])):
         put("/s/b", 2)
         assert tail.segment >= 1 and not tail.fresh
-    assert [b'n"stale"', b'n"b"'] == _segments(store, "/s")[1][:2]
+    assert _segments(store, "/s")[1][:2] == [b'n"stale"', b'n"b"']
     assert {k.name for k in store.query(Query(Key("/s"), keys_only=True))} == {"a", "b"}
 
 
