@@ -32,7 +32,7 @@ GROUPS: list[Group] = [
         Entry("sqlite3+index", "peer", sqlite.indexed_sqlite),
         Entry("sqlite3+layout", "peer", sqlite.layout_sqlite),
         Entry("sqlite3+layout+index", "peer", sqlite.layout_indexed_sqlite),
-    ], ops=2000, bulk_calls=10),
+    ], ops=2000, bulk_calls=16),
     Group("filesystem", "FileSystemDatastore vs plain files (temp + rename)", [
         Entry("FileSystemDatastore", "store", filesystem.fs_store),
         Entry("files", "raw", filesystem.raw_files),
