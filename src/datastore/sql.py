@@ -1095,17 +1095,16 @@ class SQLDatastore(Datastore):
         """Upsert in order, one multi-row INSERT per chunk of up to ~1 MB.
 
         PyMySQL's ``executemany`` also writes a multi-row INSERT, but formats
-        and encodes each row apart; one ``execute`` of the whole chunk escapes
-        every parameter in one pass. A chunk stays within PyMySQL's own
-        statement limit (the estimate below bounds the escaped size: bytes go
-        as hex, twice their length). MySQL applies the rows in order, so a
-        key given twice ends with its last value.
+        and escapes each row apart; the store writes each chunk's statement
+        with its values in it (:meth:`MySQLDialect.upsert_statement`). A
+        chunk stays within PyMySQL's own statement limit (the estimate below
+        bounds its size: bytes go as hex, twice their length). MySQL applies
+        the rows in order, so a key given twice ends with its last value.
         """
         d = self._dialect
         assert isinstance(d, MySQLDialect)
         rows = d.rows(strings, stored, self._json)
-        flatten = itertools.chain.from_iterable
-        # Running total of each row's escaped size (path, key, value).
+        # Running total of each row's written size (path, key, value).
         ends = list(itertools.accumulate(2 * (len(row[0]) + len(row[1]) + len(row[2])) + 64
                                          for row in rows))
         start, total = 0, len(rows)
@@ -1113,7 +1112,7 @@ class SQLDatastore(Datastore):
             before = ends[start - 1] if start else 0
             end = bisect.bisect_right(ends, before + d.statement_bytes, start + 1,
                                       min(total, start + d.rows_per_statement))
-            cur.execute(d.upsert_rows(self._table, end - start), list(flatten(rows[start:end])))
+            cur.execute(d.upsert_statement(self._table, rows[start:end]))
             start = end
 
     # -- queries ----------------------------------------------------------------------------
