@@ -617,8 +617,9 @@ class MemcachedDatastore(Datastore):
         time behind its own slower reading of the replies).
         """
         appends = [(path, _entries(_MEMBER, list(names))) for path, names in by_path.items()]
-        appends = [(path, lines) for path, lines in appends if len(lines) <= APPEND_BYTES]
-        tail = [self._append_command(path, lines) for path, lines in appends]
+        writes = [(path, *self._log_write(path, lines))
+                  for path, lines in appends if len(lines) <= APPEND_BYTES]
+        tail = [_storage_command(name, item_key, data) for _, name, item_key, data in writes]
         pairs = list(items.items())
 
         def commands(start: int, end: int) -> Iterator[bytes]:
@@ -646,11 +647,11 @@ class MemcachedDatastore(Datastore):
         failed = ([] if stored.count(b"STORED") == len(pairs) else
                   [item_key for item_key, reply in zip(items, stored, strict=True) if reply != b"STORED"])
         done: set[str] = set()
-        for (path, lines), reply in zip(appends, replies[len(pairs) :], strict=True):
+        for (path, _, _, data), reply in zip(writes, replies[len(pairs) :], strict=True):
             state = self._tail(path)
             if reply == b"STORED":
                 done.add(path)
-                state.written += len(_header(path) + lines) if state.fresh else len(lines)
+                state.written += len(data)
             state.fresh = False  # written, or there after all: the usual path appends to it
         self._index_records(by_path, appended=done)
         if failed:
@@ -659,12 +660,15 @@ class MemcachedDatastore(Datastore):
                 f" {replies[list(items).index(failed[0])][:80]!r}"
             )
 
-    def _append_command(self, path: str, lines: bytes) -> bytes:
-        """The command that adds ``lines`` to ``path``'s log: an append, or a fresh segment's add."""
+    def _log_write(self, path: str, lines: bytes) -> tuple[bytes, str, bytes]:
+        """How ``lines`` go into ``path``'s log: an append, or a fresh segment's add with its header.
+
+        ``(command name, item key, data)``.
+        """
         item_key = self._append_key(path)
         if self._tail(path).fresh:
-            return _storage_command(b"add", item_key, _header(path) + lines)
-        return _storage_command(b"append", item_key, lines)
+            return b"add", item_key, _header(path) + lines
+        return b"append", item_key, lines
 
     def _index_records(self, by_path: dict[str, dict[str, Key]], appended: Collection[str] = ()) -> None:
         """Append the names of written records (:func:`by_collection`) to their logs; list new collections.
