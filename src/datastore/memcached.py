@@ -543,15 +543,7 @@ class MemcachedDatastore(Datastore):
             key = to_key(key)
         if len(key._string) == 1:
             return
-        client = self._open_client()
-        item_key = self._value_key(key)
-        try:
-            if client.__class__ is _ThreadClients and client.single_server:
-                _check_deleted(client.store_commands([b"delete %b\r\n" % item_key.encode("ascii")], 1))
-            else:
-                client.delete(item_key, noreply=False)
-        except _FAILURES as exc:
-            self._reraise(exc)
+        self._delete_items([self._value_key(key)])
 
     def delete_many(self, keys: Iterable[KeyLike]) -> None:
         targets = list({k: None for k in (to_key(k) for k in keys) if not k.is_root})
